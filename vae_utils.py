@@ -20,12 +20,22 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, NamedTuple
+from collections.abc import Sequence
+from typing import Any, Iterator, NamedTuple
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import seaborn as sns
 import torch
 import torch.nn.functional as F
+from matplotlib.figure import Figure
+from matplotlib.ticker import PercentFormatter
+from scipy.optimize import linear_sum_assignment
+from sklearn.cluster import KMeans
+from sklearn.decomposition import PCA
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+from sklearn.metrics.cluster import contingency_matrix
 from torch import nn
 from tqdm import tqdm  # text bars: work in terminals, papermill and JupyterLab alike
 
@@ -523,6 +533,7 @@ def train(
     train_images = train_images.to(device)
     val_images = val_images.to(device) if val_images is not None else None
     started = time.perf_counter()
+    earlier_seconds = state.wall_seconds  # time spent before a resume counts towards the run's wall time
     stop_reason = state.stop_reason if is_final_stop(state.stop_reason) else ""
     while not stop_reason:
         if state.epoch >= config.epochs:
@@ -571,13 +582,14 @@ def train(
             if state.bad_epochs >= config.patience:
                 stop_reason = f"{EARLY_STOP_PREFIX}: no improvement for {config.patience} epochs"
         state.stop_reason = stop_reason
+        state.wall_seconds = earlier_seconds + (time.perf_counter() - started)
         save_checkpoint(last_path, model, config, state, optimizer, generator)
         write_history(state.history, run_dir / HISTORY_FILE)
         if progress:
             print(_epoch_line(state.history[-1]))
     state.stop_reason = stop_reason
     _restore_best(model, run_dir, state)
-    wall = state.wall_seconds + (time.perf_counter() - started)
+    wall = earlier_seconds + (time.perf_counter() - started)
     state.wall_seconds = wall
     if last_path.exists() and not stop_reason.startswith("non-finite"):
         _update_checkpoint_fields(last_path, stop_reason=stop_reason, wall_seconds=wall)
@@ -788,13 +800,71 @@ def load_model(path: str | os.PathLike, device: str = "auto") -> tuple[VAE, dict
     return model, meta
 
 
-def export_weights(checkpoint: str | os.PathLike, destination: str | os.PathLike) -> None:
-    """Copy a checkpoint without optimizer and RNG state: the small file the report commits."""
-    payload = _torch_load(checkpoint)
-    payload = {k: v for k, v in payload.items() if k not in ("optimizer", "rng")}
-    payload["model"] = {k: v.contiguous() for k, v in payload["model"].items()}
+WEIGHTS_FILE = "vae_mnist.pt"
+
+
+def resolve_checkpoint(run_dir: str | os.PathLike, checkpoint: str | os.PathLike | None = None) -> Path:
+    """The model file to analyse: ``checkpoint`` if given, else the run's exported weights, else its best.pt."""
+    if checkpoint:
+        path = project_path(checkpoint)
+        candidates = [path]
+    else:
+        run_dir = project_path(run_dir)
+        candidates = [run_dir / WEIGHTS_FILE, run_dir / BEST_CHECKPOINT]
+    for path in candidates:
+        if path.exists():
+            return path
+    raise FileNotFoundError(
+        f"no trained model at {' or '.join(str(p) for p in candidates)}: run notebooks/03_train.ipynb "
+        "first (with the same run_dir), or pass checkpoint= the path of a trained model"
+    )
+
+
+def export_weights(run_dir: str | os.PathLike, destination: str | os.PathLike | None = None) -> Path:
+    """Write the small file the report commits: the best weights with the run's full history.
+
+    Takes the weights from ``best.pt`` and the bookkeeping (all epochs, stop
+    reason, wall time) from ``last.pt``, dropping optimizer and RNG state.
+    """
+    run_dir = project_path(run_dir)
+    destination = project_path(destination) if destination else run_dir / WEIGHTS_FILE
+    last = _torch_load(run_dir / LAST_CHECKPOINT)
+    best = _torch_load(run_dir / BEST_CHECKPOINT)
+    payload = {k: v for k, v in last.items() if k not in ("optimizer", "rng", "model")}
+    payload["model"] = {k: v.contiguous() for k, v in best["model"].items()}
     with atomic_path(destination) as tmp:
         torch.save(payload, tmp)
+    return destination
+
+
+def train_or_reuse(
+    config: TrainConfig,
+    train_images: torch.Tensor,
+    val_images: torch.Tensor | None,
+    run_dir: str | os.PathLike,
+    resume: bool = True,
+    retrain: bool = False,
+    progress: bool = True,
+) -> TrainResult:
+    """Continue an interrupted run, else reuse the exported weights, else train from scratch.
+
+    This lets the report be rebuilt from the committed ``vae_mnist.pt`` without
+    hours of training, while ``retrain=True`` always trains anew.
+    """
+    run_dir = project_path(run_dir)
+    weights = run_dir / WEIGHTS_FILE
+    has_checkpoint = (run_dir / LAST_CHECKPOINT).exists()
+    if not retrain and not (resume and has_checkpoint) and weights.exists():
+        model, meta = load_model(weights, config.device)
+        _check_architecture(weights, meta | {"format": CHECKPOINT_FORMAT}, config.z_dim)
+        print(f"Reusing the trained weights in {weights.name} (pass retrain=True to train anew).")
+        return TrainResult(
+            model, history_frame(meta["history"]), meta["stop_reason"], meta["best_epoch"], meta["wall_seconds"]
+        )
+    result = train(config, train_images, val_images, run_dir, resume=resume and not retrain, progress=progress)
+    if result.best_epoch > 0:
+        export_weights(run_dir)
+    return result
 
 
 # ---------------------------------------------------------------------------
@@ -843,10 +913,695 @@ def environment_info(device: torch.device | str = "cpu") -> dict[str, Any]:
     }
 
 
+def training_metrics(
+    result: TrainResult, config: TrainConfig, test: dict[str, float], test_images: int, eval_seed: int
+) -> dict[str, Any]:
+    """Everything a reader needs to trust the numbers of a run, for metrics.json and the report."""
+    history = result.history
+    best = history.loc[history["epoch"] == result.best_epoch].iloc[0] if result.best_epoch else None
+    device = next(result.model.parameters()).device
+    return {
+        "config": config.to_dict(),
+        "epochs_run": int(history["epoch"].max()) if len(history) else 0,
+        "best_epoch": result.best_epoch,
+        "stop_reason": result.stop_reason,
+        "wall_seconds": round(result.wall_seconds, 1),
+        "mean_epoch_seconds": round(float(history["epoch_seconds"].mean()), 2) if len(history) else None,
+        "best_epoch_train": None if best is None else {t: float(best[f"train_{t}"]) for t in ("loss", "recon", "kl")},
+        "best_epoch_val": None if best is None or pd.isna(best["val_loss"]) else {
+            t: float(best[f"val_{t}"]) for t in ("loss", "recon", "kl")
+        },
+        "test": {**test, "images": test_images, "eval_seed": eval_seed},
+        "environment": environment_info(device),
+    }
+
+
+def training_details_table(metrics: dict[str, Any]) -> pd.DataFrame:
+    """Hyperparameters and outcome of a run as a two-column table for the report."""
+    config = metrics["config"]
+    env = metrics["environment"]
+    hours = metrics["wall_seconds"] / 3600
+    rows = [
+        ("batch size", config["batch_size"]),
+        ("optimizer", f"Adam, lr {config['lr']:g}, betas ({config['betas'][0]:g}, {config['betas'][1]:g})"),
+        ("latent dimensions", config["z_dim"]),
+        ("epoch limit / patience", f"{config['epochs']} / {config['patience']}"),
+        ("validation images (early stopping)", config["val_size"] or "none (training loss, as the seed)"),
+        ("seed", config["seed"]),
+        ("epochs run (best epoch)", f"{metrics['epochs_run']} ({metrics['best_epoch']})"),
+        ("stop reason", metrics["stop_reason"]),
+        ("wall time", f"{metrics['wall_seconds'] / 60:.1f} min ({hours:.2f} h)"),
+        ("time per epoch", f"{metrics['mean_epoch_seconds']} s"),
+        ("hardware", f"{env['hardware']} ({env['device']})"),
+        ("libraries", f"torch {env['torch']}, torchvision {env['torchvision']}, Python {env['python']}"),
+    ]
+    return pd.DataFrame([(k, str(v)) for k, v in rows], columns=["setting", "value"])
+
+
+def loss_table(metrics: dict[str, Any]) -> pd.DataFrame:
+    """Train / validation (at the best epoch) and test loss terms in nats per image."""
+    rows = []
+    for split, key in (("train (best epoch)", "best_epoch_train"), ("validation (best epoch)", "best_epoch_val")):
+        if metrics.get(key):
+            rows.append({"split": split, **metrics[key]})
+    rows.append({"split": f"test ({metrics['test']['images']:,} images)", **{
+        t: metrics["test"][t] for t in ("loss", "recon", "kl")
+    }})
+    table = pd.DataFrame(rows)
+    return table.rename(columns={"loss": "negative ELBO", "recon": "reconstruction", "kl": "KL"})
+
+
 def write_json(data: dict[str, Any], path: str | os.PathLike) -> None:
     """Write JSON atomically with stable formatting."""
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+# ---------------------------------------------------------------------------
+# Latent space
+# ---------------------------------------------------------------------------
+
+N_DIGITS = 10
+LOG_2PI = math.log(2 * math.pi)
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    """The device the model's weights live on (inputs must follow them there)."""
+    return next(model.parameters()).device
+
+
+@torch.no_grad()
+def _encode(model: VAE, images: torch.Tensor, batch_size: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and log-variance of q(z|x) for many images, in batches, returned on the CPU."""
+    was_training = model.training
+    model.eval()
+    device = _model_device(model)
+    mus, logvars = [], []
+    for start in range(0, len(images), batch_size):
+        mu, logvar = model.encode(images[start : start + batch_size].to(device))
+        mus.append(mu.float().cpu())
+        logvars.append(logvar.float().cpu())
+    model.train(was_training)
+    return torch.cat(mus), torch.cat(logvars)
+
+
+def encode_means(model: VAE, images: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+    """Posterior means E_q[z|x], shape [N, z], on the CPU: the deterministic code of each image that clustering uses."""
+    return _encode(model, images, batch_size)[0]
+
+
+@torch.no_grad()
+def _decode_probabilities(model: VAE, z: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+    """Pixel probabilities sigmoid(decoder(z)), shape [N, 1, 28, 28], on the CPU."""
+    was_training = model.training
+    model.eval()
+    device = _model_device(model)
+    out = [
+        torch.sigmoid(model.decode(z[start : start + batch_size].to(device))).float().cpu()
+        for start in range(0, len(z), batch_size)
+    ]
+    model.train(was_training)
+    return torch.cat(out)
+
+
+def fit_kmeans(latents: np.ndarray, n_clusters: int, seed: int) -> KMeans:
+    """k-means on latent means: unsupervised groups of codes that the labels then name (10 restarts avoid poor local optima)."""
+    return KMeans(n_clusters=n_clusters, n_init=10, random_state=seed).fit(np.asarray(latents, dtype=np.float64))
+
+
+def project_pca(
+    latents: np.ndarray, centres: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """Project latents (and cluster centres, with the same map) onto the first two principal axes for plotting.
+
+    Returns (latents_2d, centres_2d or None, explained variance ratio of the two axes).
+    PCA rather than t-SNE: it is linear, so distances between centres stay meaningful.
+    """
+    pca = PCA(n_components=2).fit(np.asarray(latents, dtype=np.float64))
+    centres_2d = None if centres is None else pca.transform(np.asarray(centres, dtype=np.float64))
+    return pca.transform(latents), centres_2d, pca.explained_variance_ratio_
+
+
+def label_clusters(cluster_ids: np.ndarray, labels: np.ndarray, n_clusters: int) -> np.ndarray:
+    """Name each cluster by the digit most of its members are, so clusters become a digit classifier.
+
+    A cluster without members gets -1; ties go to the smaller digit.
+    """
+    cluster_ids, labels = np.asarray(cluster_ids), np.asarray(labels)
+    cluster_to_digit = np.full(n_clusters, -1, dtype=np.int64)
+    for cluster in range(n_clusters):
+        members = labels[cluster_ids == cluster]
+        if len(members):
+            cluster_to_digit[cluster] = int(np.bincount(members, minlength=N_DIGITS).argmax())
+    return cluster_to_digit
+
+
+def hungarian_accuracy(cluster_ids: np.ndarray, labels: np.ndarray) -> float:
+    """Accuracy under the best one-to-one cluster-to-digit matching: the standard unsupervised clustering accuracy.
+
+    Unlike majority voting it cannot name two clusters after the same digit, so it
+    penalises a digit split over several clusters. The matching is found on the
+    images passed in.
+    """
+    counts = contingency_matrix(np.asarray(labels), np.asarray(cluster_ids))  # rows digits, columns clusters
+    rows, cols = linear_sum_assignment(counts, maximize=True)
+    return float(counts[rows, cols].sum() / counts.sum())
+
+
+def clustering_metrics(
+    cluster_ids: np.ndarray, cluster_to_digit: np.ndarray, labels: np.ndarray, n_clusters: int
+) -> dict[str, float]:
+    """How well clusters match digits, from several angles, since each single score has a blind spot.
+
+    ``cluster_to_digit`` should come from the training set (``label_clusters``) so
+    that test accuracy is an honest held-out number. 'accuracy_hungarian' is NaN
+    unless there are exactly 10 clusters (a one-to-one matching needs as many
+    clusters as digits). Purity uses each cluster's majority on the images passed
+    in, so on the training set it equals 'accuracy_majority'.
+    """
+    cluster_ids, labels = np.asarray(cluster_ids), np.asarray(labels)
+    predicted = np.asarray(cluster_to_digit)[cluster_ids]
+    counts = contingency_matrix(labels, cluster_ids)
+    return {
+        "accuracy_majority": float(np.mean(predicted == labels)),
+        "accuracy_hungarian": hungarian_accuracy(cluster_ids, labels) if n_clusters == N_DIGITS else float("nan"),
+        "purity": float(counts.max(axis=0).sum() / counts.sum()),
+        "nmi": float(normalized_mutual_info_score(labels, cluster_ids)),
+        "ari": float(adjusted_rand_score(labels, cluster_ids)),
+    }
+
+
+class ClusterFit(NamedTuple):
+    """k-means on training latents plus the digit that names each cluster."""
+
+    kmeans: KMeans
+    cluster_to_digit: np.ndarray
+
+    @property
+    def k(self) -> int:
+        """Number of clusters."""
+        return len(self.cluster_to_digit)
+
+
+def fit_clusters(latents: np.ndarray, labels: np.ndarray, k: int, seed: int) -> ClusterFit:
+    """Cluster training latents and name each cluster by majority vote of its training labels."""
+    kmeans = fit_kmeans(latents, k, seed)
+    return ClusterFit(kmeans, label_clusters(kmeans.labels_, np.asarray(labels), k))
+
+
+def evaluate_clusters(fit: ClusterFit, latents: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """Clustering metrics of ``fit`` on any split (cluster names always come from the training set)."""
+    ids = fit.kmeans.predict(np.asarray(latents, dtype=np.float64))
+    return clustering_metrics(ids, fit.cluster_to_digit, np.asarray(labels), fit.k)
+
+
+def cluster_sweep(
+    train_latents: np.ndarray,
+    train_labels: np.ndarray,
+    test_latents: np.ndarray,
+    test_labels: np.ndarray,
+    k_values: Sequence[int],
+    seed: int,
+) -> pd.DataFrame:
+    """Clustering metrics for several k on train and test: shows what over-clustering buys."""
+    rows = []
+    for k in tqdm(list(k_values), desc="k-means sweep", leave=False):
+        fit = fit_clusters(train_latents, train_labels, k, seed)
+        digits_named = len(set(fit.cluster_to_digit.tolist()) - {-1})
+        for split, latents, labels in (("train", train_latents, train_labels), ("test", test_latents, test_labels)):
+            rows.append({"k": k, "split": split, "digits named": digits_named, **evaluate_clusters(fit, latents, labels)})
+    return pd.DataFrame(rows)
+
+
+METRIC_NAMES = {
+    "accuracy_hungarian": "accuracy (Hungarian)",
+    "accuracy_majority": "accuracy (majority)",
+    "purity": "purity",
+    "nmi": "NMI",
+    "ari": "ARI",
+}
+
+
+def metrics_frame(metrics_by_split: dict[str, dict[str, float]]) -> pd.DataFrame:
+    """Clustering metrics of several splits as one table, a row per split."""
+    rows = [{"split": split, **{METRIC_NAMES[k]: v for k, v in m.items()}} for split, m in metrics_by_split.items()]
+    return pd.DataFrame(rows)
+
+
+def project_tsne(latents: np.ndarray, seed: int) -> np.ndarray:
+    """2-D t-SNE of latent codes: neighbourhoods are kept, distances between groups are not."""
+    from sklearn.manifold import TSNE
+
+    return TSNE(n_components=2, init="pca", perplexity=30, random_state=seed).fit_transform(
+        np.asarray(latents, dtype=np.float64)
+    )
+
+
+def digit_centres(fit: ClusterFit, digits: Sequence[int]) -> list[torch.Tensor]:
+    """Centre of the largest cluster named after each digit (for interpolations)."""
+    sizes = np.bincount(fit.kmeans.labels_, minlength=fit.k)
+    centres = []
+    for digit in digits:
+        clusters = np.flatnonzero(fit.cluster_to_digit == digit)
+        if len(clusters) == 0:
+            raise ValueError(f"no cluster is named after digit {digit}; use more clusters")
+        best = clusters[sizes[clusters].argmax()]
+        centres.append(torch.from_numpy(fit.kmeans.cluster_centers_[best]).float())
+    return centres
+
+
+@dataclass
+class DigitSampler:
+    """Per-digit Gaussian mixture in latent space: one full-covariance Gaussian per cluster named after the digit.
+
+    Why not the prior: the VAE's prior N(0, I) says nothing about which digit a code
+    is, and the aggregate posterior of one digit's images is far from N(0, I). The
+    latent means of a cluster's training images form a compact, correlated cloud;
+    a Gaussian with that cloud's mean and full covariance keeps samples on the
+    part of latent space the decoder was trained on. A digit written in several
+    styles often spans several clusters; weighting each cluster by its size draws
+    the styles in the proportions the training data has.
+    """
+
+    means: torch.Tensor  # [K, z]
+    covariances: torch.Tensor  # [K, z, z], ridge included
+    weights: torch.Tensor  # [K], cluster size / number of training images
+    cluster_to_digit: np.ndarray  # [K], -1 for a cluster without members
+    cholesky: torch.Tensor = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Factorise once in float64: covariances of near-collapsed latent dimensions are close to singular.
+        self.cholesky = torch.linalg.cholesky(self.covariances.double()).float()
+
+    def missing_digits(self) -> list[int]:
+        """Digits that no cluster is named after, so that they cannot be sampled."""
+        present = set(int(d) for d in self.cluster_to_digit[self.weights.numpy() > 0])
+        return [d for d in range(N_DIGITS) if d not in present]
+
+    def sample(self, digit: int, n: int, generator: torch.Generator) -> torch.Tensor:
+        """Draw ``n`` latent codes [n, z] of one digit (CPU generator, so results do not depend on the device)."""
+        components = np.flatnonzero((self.cluster_to_digit == digit) & (self.weights.numpy() > 0))
+        if len(components) == 0:
+            raise ValueError(
+                f"no cluster is named after digit {digit} (clusters name digits "
+                f"{sorted(set(self.cluster_to_digit.tolist()) - {-1})}); fit k-means with more "
+                "clusters so that every digit wins the majority of at least one cluster"
+            )
+        components = torch.from_numpy(components)
+        choice = components[torch.multinomial(self.weights[components], n, replacement=True, generator=generator)]
+        eps = torch.randn(n, self.means.shape[1], generator=generator)
+        return self.means[choice] + (self.cholesky[choice] @ eps.unsqueeze(-1)).squeeze(-1)
+
+
+def fit_digit_sampler(
+    latents: np.ndarray | torch.Tensor,
+    cluster_ids: np.ndarray,
+    cluster_to_digit: np.ndarray,
+    ridge: float = 1e-4,
+) -> DigitSampler:
+    """Fit one Gaussian per cluster to the training latent means of its members (see ``DigitSampler`` for why)."""
+    latents = np.asarray(latents, dtype=np.float64)
+    cluster_ids = np.asarray(cluster_ids)
+    cluster_to_digit = np.asarray(cluster_to_digit, dtype=np.int64)
+    n_clusters, z_dim = len(cluster_to_digit), latents.shape[1]
+    means = np.zeros((n_clusters, z_dim))
+    covariances = np.tile(ridge * np.eye(z_dim), (n_clusters, 1, 1))  # the ridge keeps Cholesky defined
+    sizes = np.zeros(n_clusters)
+    for cluster in range(n_clusters):
+        members = latents[cluster_ids == cluster]
+        sizes[cluster] = len(members)
+        if len(members) >= 1:
+            means[cluster] = members.mean(axis=0)
+        if len(members) >= 2:  # one member has no spread; the ridge alone stands in for it
+            covariances[cluster] += np.cov(members, rowvar=False)
+    return DigitSampler(
+        means=torch.from_numpy(means).float(),
+        covariances=torch.from_numpy(covariances).float(),
+        weights=torch.from_numpy(sizes / sizes.sum()).float(),
+        cluster_to_digit=cluster_to_digit,
+    )
+
+
+def generate_digits(model: VAE, sampler: DigitSampler, n_per_digit: int, seed: int) -> torch.Tensor:
+    """Decode ``n_per_digit`` cluster samples of every digit: [10, n, 1, 28, 28] pixel probabilities, fixed by ``seed``."""
+    generator = torch.Generator().manual_seed(seed)
+    z = torch.cat([sampler.sample(digit, n_per_digit, generator) for digit in range(N_DIGITS)])
+    return _decode_probabilities(model, z).reshape(N_DIGITS, n_per_digit, 1, 28, 28)
+
+
+def sample_prior(model: VAE, n: int, seed: int) -> torch.Tensor:
+    """Decode z ~ N(0, I), the seed report's way of generating, as the baseline: [n, 1, 28, 28] pixel probabilities."""
+    z = torch.randn(n, model.z_dim, generator=torch.Generator().manual_seed(seed))
+    return _decode_probabilities(model, z)
+
+
+def save_generated(images: torch.Tensor, path: str | os.PathLike) -> None:
+    """Save generated digits as ``images`` float32 [10, n, 28, 28] in [0, 1] for later judging without the model."""
+    array = images.detach().cpu().float().clamp(0, 1).reshape(*images.shape[:2], 28, 28).numpy()
+    with atomic_path(path) as tmp:
+        # Through a file handle: given a name, numpy would append '.npz' to the temporary name.
+        with open(tmp, "wb") as handle:
+            np.savez_compressed(handle, images=array)
+
+
+def kl_per_dimension(model: VAE, images: torch.Tensor, batch_size: int = 1024) -> np.ndarray:
+    """Mean KL(q(z_u|x) || N(0, 1)) per latent dimension [z] in nats: near-zero dimensions carry no information."""
+    mu, logvar = _encode(model, images, batch_size)
+    return kl_divergence(mu, logvar).double().mean(dim=0).numpy()
+
+
+def active_units(
+    model: VAE, images: torch.Tensor, threshold: float = 0.01, batch_size: int = 1024
+) -> tuple[int, np.ndarray]:
+    """Count dimensions whose posterior mean varies across images (Burda et al. 2016: Cov_x(E_q[z_u]) > 0.01).
+
+    Returns (number of active units, variance of the mean per dimension [z]). A
+    dimension whose mean is the same for every image is ignored by the decoder.
+    """
+    variance = encode_means(model, images, batch_size).double().var(dim=0, unbiased=False).numpy()
+    return int((variance > threshold).sum()), variance
+
+
+@torch.no_grad()
+def importance_weighted_nll(
+    model: VAE,
+    images: torch.Tensor,
+    k: int = 100,
+    batch_size: int = 32,
+    seed: int = 0,
+    progress: bool = True,
+) -> float:
+    """Estimate -log p(x) in nats per image with ``k`` importance samples from q(z|x) (Burda et al. 2016).
+
+    The negative ELBO only bounds -log p(x) from above; this estimate is tighter
+    (never above the ELBO in expectation, converging to -log p(x) as k grows), so
+    the gap shows how much the ELBO understates the model. The Bernoulli
+    likelihood is applied to grey-level pixels as in training, so the number is
+    comparable with ``evaluate``'s negative ELBO, not with binarised-MNIST papers.
+    Memory grows with batch_size * k decoded images.
+    """
+    was_training = model.training
+    model.eval()
+    device = _model_device(model)
+    generator = torch.Generator().manual_seed(seed)  # CPU noise: the same draws on every device
+    total = 0.0
+    starts = range(0, len(images), batch_size)
+    for start in tqdm(starts, desc=f"IW-NLL (k={k})", leave=False, disable=not progress):
+        x = images[start : start + batch_size].to(device)
+        mu, logvar = model.encode(x)
+        eps = torch.randn((k, *mu.shape), generator=generator).to(device=device, dtype=mu.dtype)
+        z = mu + torch.exp(0.5 * logvar) * eps  # [k, B, z]
+        log_q = -0.5 * (eps.pow(2) + logvar + LOG_2PI).sum(-1)
+        log_prior = -0.5 * (z.pow(2) + LOG_2PI).sum(-1)
+        logits = model.decode(z.reshape(-1, z.shape[-1])).reshape(k, *x.shape)
+        log_lik = -F.binary_cross_entropy_with_logits(
+            logits, x.expand_as(logits), reduction="none"
+        ).flatten(2).sum(-1)
+        log_w = (log_lik + log_prior - log_q).double()  # [k, B]
+        log_px = torch.logsumexp(log_w, dim=0) - math.log(k)
+        total -= log_px.sum().item()
+    model.train(was_training)
+    return total / len(images)
+
+
+def latent_interpolation(model: VAE, z_start: torch.Tensor, z_end: torch.Tensor, steps: int) -> torch.Tensor:
+    """Decode evenly spaced points on the line between two codes: [steps, 1, 28, 28]; smooth morphs show a continuous latent space."""
+    t = torch.linspace(0, 1, steps).unsqueeze(1)
+    z = (1 - t) * z_start.detach().cpu().float().reshape(1, -1) + t * z_end.detach().cpu().float().reshape(1, -1)
+    return _decode_probabilities(model, z)
+
+
+def latent_traversal(model: VAE, base_z: torch.Tensor, dims: Sequence[int], values: torch.Tensor) -> torch.Tensor:
+    """Decode ``base_z`` with one coordinate at a time set to each of ``values``: [len(dims), len(values), 1, 28, 28].
+
+    Shows what each latent dimension controls. ``values`` are absolute coordinates,
+    not offsets from ``base_z`` (the prior's scale, e.g. -3..3, makes them comparable).
+    """
+    values = torch.as_tensor(values, dtype=torch.float32).flatten()
+    z = base_z.detach().cpu().float().reshape(1, 1, -1).repeat(len(dims), len(values), 1)
+    for row, dim in enumerate(dims):
+        z[row, :, dim] = values
+    return _decode_probabilities(model, z.reshape(-1, z.shape[-1])).reshape(len(dims), len(values), 1, 28, 28)
+
+
+# ---------------------------------------------------------------------------
+# Judge classifier
+# ---------------------------------------------------------------------------
+
+CLASSIFIER_FORMAT = 1
+
+
+class DigitClassifier(nn.Module):
+    """An independent CNN (about 99.2% on MNIST test) that judges whether a generated image shows the intended digit.
+
+    Trained on real MNIST only, it never sees the VAE, so its verdict on generated
+    digits is not biased towards the VAE's own latent clusters.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(1, 32, 3), nn.ReLU(),  # 28 -> 26
+            nn.Conv2d(32, 32, 3), nn.ReLU(),  # 26 -> 24
+            nn.MaxPool2d(2),  # 24 -> 12
+            nn.Conv2d(32, 64, 3), nn.ReLU(),  # 12 -> 10
+            nn.Conv2d(64, 64, 3), nn.ReLU(),  # 10 -> 8
+            nn.MaxPool2d(2),  # 8 -> 4
+            nn.Flatten(),
+            nn.Dropout(0.25),
+            nn.Linear(64 * 4 * 4, 128), nn.ReLU(),
+            nn.Dropout(0.5),
+            nn.Linear(128, N_DIGITS),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits [N, 10] for images [N, 1, 28, 28] in [0, 1]."""
+        return self.net(x)
+
+
+def train_classifier(
+    train: MNISTTensors,
+    epochs: int,
+    seed: int,
+    batch_size: int = 128,
+    device: str = "auto",
+    progress: bool = True,
+    lr: float = 1e-3,
+) -> DigitClassifier:
+    """Train the judge with Adam on preloaded tensors; weights, shuffling and dropout are all fixed by ``seed``."""
+    device = resolve_device(device)
+    # Initialisation and dropout draw from torch's global generator; forking it
+    # fixes them by ``seed`` without disturbing the caller's random state.
+    fork_devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=fork_devices):
+        torch.manual_seed(seed)
+        model = DigitClassifier().to(device)
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+        generator = torch.Generator().manual_seed(seed)
+        images, labels = train.images.to(device), train.labels.to(device)
+        n_batches = math.ceil(len(images) / batch_size)
+        model.train()
+        for epoch in range(1, epochs + 1):
+            order = torch.randperm(len(images), generator=generator).to(device)
+            bar = tqdm(
+                range(n_batches), desc=f"classifier epoch {epoch}/{epochs}", leave=False,
+                mininterval=1.0, disable=not progress,
+            )
+            for step in bar:
+                idx = order[step * batch_size : (step + 1) * batch_size]
+                loss = F.cross_entropy(model(images[idx]), labels[idx])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                if step % 50 == 0:  # reading the loss syncs a GPU, so only now and then
+                    bar.set_postfix(loss=f"{loss.item():.3f}")
+    return model.eval()
+
+
+@torch.no_grad()
+def classify(model: nn.Module, images: torch.Tensor, batch_size: int = 1024) -> np.ndarray:
+    """Predicted digit [N] for images [N, 1, 28, 28] in [0, 1]."""
+    was_training = model.training
+    model.eval()
+    device = _model_device(model)
+    predictions = [
+        model(images[start : start + batch_size].to(device)).argmax(dim=1).cpu()
+        for start in range(0, len(images), batch_size)
+    ]
+    model.train(was_training)
+    return torch.cat(predictions).numpy()
+
+
+def classifier_accuracy(model: nn.Module, data: MNISTTensors) -> float:
+    """Fraction of ``data`` the classifier gets right."""
+    return float(np.mean(classify(model, data.images) == data.labels.numpy()))
+
+
+def load_or_train_classifier(
+    path: str | os.PathLike,
+    train_data: MNISTTensors,
+    test_data: MNISTTensors,
+    epochs: int = 3,
+    seed: int = 0,
+    min_accuracy: float | None = 0.99,
+    device: str = "auto",
+    progress: bool = True,
+) -> tuple[DigitClassifier, float]:
+    """Return the judge and its test accuracy, training and saving it once so every notebook uses the same judge.
+
+    An existing file at ``path`` is loaded (its test accuracy is measured again on
+    ``test_data``). A judge below ``min_accuracy`` raises RuntimeError, because a
+    weak judge would blame its own mistakes on the VAE; ``min_accuracy=None``
+    skips the check for smoke tests on tiny subsets.
+    """
+    path = Path(path)
+    model: DigitClassifier
+    if path.exists():
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(payload, dict) or payload.get("format") != CLASSIFIER_FORMAT:
+            raise RuntimeError(f"'{path}' is not a judge classifier file (format {CLASSIFIER_FORMAT}); delete it to retrain")
+        model = DigitClassifier()
+        model.load_state_dict(payload["model"])
+        model = model.to(resolve_device(device)).eval()
+        accuracy = classifier_accuracy(model, test_data)
+        source = f"loaded from '{path}' (trained {payload.get('epochs')} epochs, seed {payload.get('seed')})"
+        saved = True
+    else:
+        model = train_classifier(train_data, epochs, seed, device=device, progress=progress)
+        accuracy = classifier_accuracy(model, test_data)
+        source = f"trained for {epochs} epochs with seed {seed}"
+        saved = False
+    if min_accuracy is not None and accuracy < min_accuracy:
+        fix = f"delete '{path}' and " if saved else ""
+        raise RuntimeError(
+            f"the judge classifier ({source}) reaches {accuracy:.2%} test accuracy, below the required "
+            f"{min_accuracy:.2%}; {fix}train it longer (e.g. epochs={epochs + 2})."
+        )
+    if not saved:
+        payload = {
+            "format": CLASSIFIER_FORMAT,
+            "model": {name: value.cpu() for name, value in model.state_dict().items()},
+            "test_accuracy": accuracy,
+            "epochs": epochs,
+            "seed": seed,
+        }
+        with atomic_path(path) as tmp:
+            torch.save(payload, tmp)
+    return model, accuracy
+
+
+def judge_generated(classifier: nn.Module, images: torch.Tensor) -> pd.DataFrame:
+    """Per intended digit (row d of ``images`` [10, n, 1, 28, 28]), how often the judge sees digit d, and the commonest mistake.
+
+    Columns: digit, samples, correct, accuracy (fraction), most_common_wrong
+    (-1 when there is no mistake) and most_common_wrong_count.
+    """
+    n_rows, n = images.shape[:2]
+    predicted = classify(classifier, images.reshape(-1, 1, 28, 28)).reshape(n_rows, n)
+    rows = []
+    for digit in range(n_rows):
+        wrong = predicted[digit][predicted[digit] != digit]
+        wrong_counts = np.bincount(wrong, minlength=N_DIGITS)
+        correct = int(n - len(wrong))
+        rows.append({
+            "digit": digit,
+            "samples": n,
+            "correct": correct,
+            "accuracy": correct / n,
+            "most_common_wrong": int(wrong_counts.argmax()) if len(wrong) else -1,
+            "most_common_wrong_count": int(wrong_counts.max()) if len(wrong) else 0,
+        })
+    return pd.DataFrame(rows)
+
+
+def judged_summary(df: pd.DataFrame) -> dict[str, Any]:
+    """Headline numbers of ``judge_generated``: the mean hides a bad digit, so the minimum and worst digit come with it."""
+    worst = df.loc[df["accuracy"].idxmin()]
+    return {
+        "mean_accuracy": float(df["accuracy"].mean()),
+        "min_accuracy": float(worst["accuracy"]),
+        "worst_digit": int(worst["digit"]),
+    }
+
+
+def judged_comparison(judged: pd.DataFrame, judged_prior: pd.DataFrame) -> pd.DataFrame:
+    """Per-digit judged accuracy of cluster sampling beside the seed's prior sampling, with a mean row."""
+    table = pd.DataFrame({
+        "digit": judged["digit"].astype(str),
+        "cluster sampling": judged["accuracy"],
+        "commonest mistake": [
+            "-" if w < 0 else f"{w} ({c})" for w, c in zip(judged["most_common_wrong"], judged["most_common_wrong_count"])
+        ],
+        "prior N(0, I), row titled d": judged_prior["accuracy"],
+    })
+    mean = {"digit": "mean", "cluster sampling": judged["accuracy"].mean(), "commonest mistake": "",
+            "prior N(0, I), row titled d": judged_prior["accuracy"].mean()}
+    return pd.concat([table, pd.DataFrame([mean])], ignore_index=True)
+
+
+def likelihood_table(elbo: dict[str, float], iw_nll: float, k: int, n_images: int) -> pd.DataFrame:
+    """Negative ELBO and importance-weighted -log p(x) side by side, with the sample counts stated."""
+    return pd.DataFrame([
+        {"estimate": "negative ELBO (1 sample per image)", "nats per image": elbo["loss"], "test images": n_images},
+        {"estimate": f"importance-weighted -log p(x), K = {k}", "nats per image": iw_nll, "test images": n_images},
+        {"estimate": "gap (ELBO - IW)", "nats per image": elbo["loss"] - iw_nll, "test images": n_images},
+    ])
+
+
+def latent_results(
+    metrics10: dict[str, dict[str, float]],
+    sweep: pd.DataFrame,
+    n_clusters: int,
+    judged: pd.DataFrame,
+    judged_prior: pd.DataFrame,
+    judge_accuracy: float,
+    elbo: dict[str, float],
+    iw_nll: float,
+    iw_samples: int,
+    iw_images: int,
+    n_active: int,
+    model_info: dict[str, Any],
+) -> dict[str, Any]:
+    """All headline numbers of the latent-space notebook in plain types, for latent_metrics.json and the report."""
+    return {
+        "model": {k: model_info.get(k) for k in ("epoch", "best_epoch", "stop_reason", "wall_seconds")},
+        "clustering_k10": metrics10,
+        "k_sweep": sweep.to_dict(orient="records"),
+        "sampler_clusters": n_clusters,
+        "judge_test_accuracy": judge_accuracy,
+        "judged": {
+            "samples_per_digit": int(judged["samples"].iloc[0]),
+            "per_digit": judged["accuracy"].round(4).tolist(),
+            **judged_summary(judged),
+        },
+        "judged_prior": {"per_digit": judged_prior["accuracy"].round(4).tolist(), **judged_summary(judged_prior)},
+        "test_negative_elbo": elbo["loss"],
+        "test_iw_nll": iw_nll,
+        "iw_samples": iw_samples,
+        "likelihood_images": iw_images,
+        "active_units": n_active,
+    }
+
+
+def course_report_comparison(results: dict[str, Any]) -> pd.DataFrame:
+    """The seed report's claims next to what this project measured."""
+    judged, prior = results["judged"], results["judged_prior"]
+    model = results["model"]
+    rows = [
+        ("architecture", "conv VAE, z = 15, 1,234,143 parameters", "same model, 1,234,143 parameters (checked by tests)"),
+        ("training", "up to 1250 epochs, patience 10, ~2.7 GPU hours",
+         f"{model['epoch']} epochs (best {model['best_epoch']}), {model['stop_reason']}, "
+         f"{(model['wall_seconds'] or 0) / 3600:.2f} h"),
+        ("loss", "training loss 'around 90'",
+         f"test negative ELBO {results['test_negative_elbo']:.1f}, IW -log p(x) {results['test_iw_nll']:.1f} nats"),
+        ("5 images per digit", "random prior samples titled by row",
+         f"cluster sampling; judged {judged['mean_accuracy']:.1%} correct (worst digit {judged['worst_digit']}: "
+         f"{judged['min_accuracy']:.1%}), {judged['samples_per_digit']} samples per digit"),
+        ("prior samples, rows titled 0-9", "presented as per-digit samples",
+         f"judged {prior['mean_accuracy']:.1%} 'correct': chance level"),
+        ("test set", "not evaluated", "held out; validation split used for early stopping"),
+    ]
+    return pd.DataFrame(rows, columns=["aspect", "course report", "this project"])
 
 
 # ---------------------------------------------------------------------------
@@ -901,7 +1656,7 @@ def _latex_escape(text: str) -> str:
     return text
 
 
-def save_figure(fig: "plt.Figure", path: str | os.PathLike) -> Path:
+def save_figure(fig: Figure, path: str | os.PathLike) -> Path:
     """Save a figure atomically (PNG, 150 dpi) so an interrupted run never leaves a broken image."""
     path = project_path(path)
     with atomic_path(path) as tmp:
@@ -914,10 +1669,8 @@ def _image_array(images: torch.Tensor) -> np.ndarray:
     return images.detach().float().cpu().squeeze(-3).numpy()
 
 
-def plot_class_balance(labels: torch.Tensor, title: str) -> "plt.Figure":
+def plot_class_balance(labels: torch.Tensor, title: str) -> Figure:
     """Bar chart of images per digit: shows whether any class needs reweighting (MNIST: no)."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
 
     counts = pd.Series(labels.numpy()).value_counts().reindex(DIGITS, fill_value=0)
     fig, ax = plt.subplots(figsize=(7, 3.2))
@@ -928,7 +1681,7 @@ def plot_class_balance(labels: torch.Tensor, title: str) -> "plt.Figure":
     return fig
 
 
-def plot_examples_per_digit(data: MNISTTensors, per_digit: int, seed: int, title: str) -> "plt.Figure":
+def plot_examples_per_digit(data: MNISTTensors, per_digit: int, seed: int, title: str) -> Figure:
     """A grid with one row per digit of randomly chosen training images."""
     generator = torch.Generator().manual_seed(seed)
     rows = []
@@ -938,16 +1691,14 @@ def plot_examples_per_digit(data: MNISTTensors, per_digit: int, seed: int, title
     return plot_image_grid(torch.stack(rows), title, [f"digit {d}" for d in DIGITS])
 
 
-def plot_mean_images(data: MNISTTensors, title: str) -> "plt.Figure":
+def plot_mean_images(data: MNISTTensors, title: str) -> Figure:
     """The average image of each digit: the 'prototype' a blurry decoder tends towards."""
     means = torch.stack([data.images[data.labels == d].mean(0) for d in DIGITS]).unsqueeze(1)
     return plot_image_grid(means.transpose(0, 1), title, None, column_labels=[str(d) for d in DIGITS])
 
 
-def plot_intensity_histogram(images: torch.Tensor, title: str) -> "plt.Figure":
+def plot_intensity_histogram(images: torch.Tensor, title: str) -> Figure:
     """Histogram of pixel values: MNIST is mostly 0 and 1, which is why a Bernoulli decoder fits."""
-    import matplotlib.pyplot as plt
-
     fig, ax = plt.subplots(figsize=(7, 3.2))
     ax.hist(images.flatten().numpy(), bins=50, color="tab:blue", log=True)
     ax.set(title=title, xlabel="pixel intensity (0 = black, 1 = white)", ylabel="pixels (log scale)")
@@ -957,37 +1708,22 @@ def plot_intensity_histogram(images: torch.Tensor, title: str) -> "plt.Figure":
 def plot_image_grid(
     images: torch.Tensor,
     title: str,
-    row_labels: list[str] | None = None,
-    column_labels: list[str] | None = None,
-    cell_inches: float = 0.8,
-) -> "plt.Figure":
-    """Show a [rows, columns, 1, 28, 28] tensor as a labelled grid of grey images."""
-    import matplotlib.pyplot as plt
-
-    array = _image_array(images)
-    n_rows, n_cols = array.shape[:2]
-    fig, axes = plt.subplots(
-        n_rows, n_cols, figsize=(cell_inches * n_cols + 0.8, cell_inches * n_rows + 0.6), squeeze=False
-    )
-    for r in range(n_rows):
-        for c in range(n_cols):
-            ax = axes[r, c]
-            ax.imshow(array[r, c], cmap="gray", vmin=0, vmax=1)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if c == 0 and row_labels:
-                ax.set_ylabel(row_labels[r], rotation=0, ha="right", va="center", fontsize=9)
-            if r == 0 and column_labels:
-                ax.set_title(column_labels[c], fontsize=9)
-    fig.suptitle(title)
-    fig.tight_layout()
+    row_labels: Sequence[str] | None = None,
+    column_labels: Sequence[str] | None = None,
+    xlabel: str | None = None,
+) -> Figure:
+    """Show a [rows, columns, 1, 28, 28] tensor as one labelled mosaic of grey images."""
+    rows, cols = images.shape[:2]
+    fig, ax = plt.subplots(figsize=(0.6 * cols + 1.4, 0.6 * rows + 0.8))
+    _show_mosaic(ax, images, row_labels, column_labels)
+    if xlabel:
+        ax.set_xlabel(xlabel)
+    ax.set_title(title)
     return fig
 
 
-def plot_loss_curves(history: pd.DataFrame, title: str = "Training curves") -> "plt.Figure":
+def plot_loss_curves(history: pd.DataFrame, title: str = "Training curves") -> Figure:
     """Total, reconstruction and KL terms per epoch for train and validation (nats per image)."""
-    import matplotlib.pyplot as plt
-
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     for ax, term, name in zip(axes, ("loss", "recon", "kl"), ("negative ELBO", "reconstruction", "KL")):
         ax.plot(history["epoch"], history[f"train_{term}"], label="train")
@@ -1004,10 +1740,179 @@ def plot_loss_curves(history: pd.DataFrame, title: str = "Training curves") -> "
 
 
 @torch.no_grad()
-def plot_reconstructions(model: VAE, images: torch.Tensor, title: str) -> "plt.Figure":
+def plot_reconstructions(model: VAE, images: torch.Tensor, title: str) -> Figure:
     """Test digits (top row) above their reconstructions sigmoid(decode(mu)) (bottom row)."""
     model.eval()
     device = next(model.parameters()).device
     mu, _ = model.encode(images.to(device))
     recon = torch.sigmoid(model.decode(mu)).cpu()
     return plot_image_grid(torch.stack([images.cpu(), recon]), title, ["original", "reconstruction"])
+
+
+FIGURE_DPI = 150
+TARGET_ACCURACY = 0.95
+
+
+def _mosaic(images: torch.Tensor, pad: int = 2) -> np.ndarray:
+    """Tile images [R, C, 1, H, W] into one array with white (1.0) gaps, so a single imshow draws a whole grid fast."""
+    images = images.detach().cpu().float()
+    rows, cols, _, height, width = images.shape
+    canvas = np.ones((rows * (height + pad) - pad, cols * (width + pad) - pad), dtype=np.float32)
+    for r in range(rows):
+        for c in range(cols):
+            top, left = r * (height + pad), c * (width + pad)
+            canvas[top : top + height, left : left + width] = images[r, c, 0].numpy()
+    return canvas
+
+
+def _show_mosaic(
+    ax: plt.Axes,
+    images: torch.Tensor,
+    row_labels: Sequence[str] | None,
+    col_labels: Sequence[str] | None,
+    pad: int = 2,
+) -> None:
+    """Draw a tiled grid with ticks at the centre of each row and column instead of pixel coordinates."""
+    rows, cols, _, height, width = images.shape
+    # MNIST's own look (white strokes on black); the white gaps then separate the black tiles.
+    ax.imshow(_mosaic(images, pad), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_yticks([r * (height + pad) + height / 2 - 0.5 for r in range(rows)])
+    ax.set_yticklabels(row_labels if row_labels is not None else [])
+    ax.set_xticks([c * (width + pad) + width / 2 - 0.5 for c in range(cols)] if col_labels is not None else [])
+    if col_labels is not None:
+        ax.set_xticklabels(col_labels)
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+
+
+def plot_digit_grid(images: torch.Tensor, title: str, row_labels: Sequence[str] | None = None) -> Figure:
+    """One row of generated samples per digit [R, n, 1, 28, 28]: the report's main picture of per-digit generation."""
+    labels = row_labels if row_labels is not None else [f"digit {d}" for d in range(images.shape[0])]
+    return plot_image_grid(images, title, labels, xlabel="sample")
+
+
+def plot_confusion(
+    assigned: np.ndarray,
+    labels: np.ndarray,
+    title: str,
+    xlabel: str = "assigned digit",
+    ylabel: str = "true digit",
+) -> Figure:
+    """Heatmap of counts, true digit by assigned digit (or cluster id): shows which digits the clusters merge."""
+    assigned, labels = np.asarray(assigned), np.asarray(labels)
+    table = pd.crosstab(pd.Series(labels, name=ylabel), pd.Series(assigned, name=xlabel))
+    columns = sorted(set(table.columns) | set(range(N_DIGITS)))
+    table = table.reindex(index=range(N_DIGITS), columns=columns, fill_value=0)
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.5 * len(columns) + 1.5), 5.5))
+    sns.heatmap(table, annot=True, fmt="d", cmap="Blues", cbar_kws={"label": "images"}, ax=ax, annot_kws={"size": 7})
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.tick_params(axis="y", labelrotation=0)
+    ax.set_title(title)
+    return fig
+
+
+def plot_judged_accuracy(
+    df_vae: pd.DataFrame,
+    df_prior: pd.DataFrame | None = None,
+    title: str = "Judge classifier accuracy on generated digits",
+    names: tuple[str, str] = ("cluster sampling", "prior N(0, I) (seed report)"),
+) -> Figure:
+    """Per-digit judge accuracy of cluster sampling beside prior sampling, against the 95% target and 10% chance."""
+    frames = [df_vae.assign(method=names[0])]
+    if df_prior is not None:
+        frames.append(df_prior.assign(method=names[1]))
+    data = pd.concat(frames, ignore_index=True)
+    fig, ax = plt.subplots(figsize=(8, 4))
+    sns.barplot(data=data, x="digit", y="accuracy", hue="method", ax=ax, palette=["tab:blue", "tab:gray"][: len(frames)])
+    ax.axhline(TARGET_ACCURACY, color="tab:green", linestyle="--", linewidth=1, label=f"target {TARGET_ACCURACY:.0%}")
+    ax.axhline(1 / N_DIGITS, color="tab:red", linestyle=":", linewidth=1, label="chance 10%")
+    ax.set_ylim(0, 1.05)
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_xlabel("intended digit")
+    ax.set_ylabel("judged correct")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    return fig
+
+
+def plot_latent_projection(
+    latents_2d: np.ndarray,
+    labels: np.ndarray,
+    centres_2d: np.ndarray | None,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+) -> Figure:
+    """Scatter of 2-D projected latent means coloured by true digit, cluster centres as black crosses."""
+    labels = np.asarray(labels)
+    fig, ax = plt.subplots(figsize=(7, 6))
+    palette = sns.color_palette("tab10", N_DIGITS)
+    for digit in range(N_DIGITS):
+        points = latents_2d[labels == digit]
+        ax.scatter(points[:, 0], points[:, 1], s=3, alpha=0.4, color=palette[digit], label=str(digit), rasterized=True)
+    if centres_2d is not None:
+        ax.scatter(
+            centres_2d[:, 0], centres_2d[:, 1], marker="X", s=90, color="black",
+            edgecolors="white", linewidths=0.8, label="cluster centre",
+        )
+    legend = ax.legend(title="digit", fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    for handle in legend.legend_handles[:N_DIGITS]:  # legend dots readable although the points are tiny and faint
+        handle.set_sizes([30])
+        handle.set_alpha(1)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    return fig
+
+
+def plot_image_row(images: torch.Tensor, title: str, labels: Sequence[str] | None = None) -> Figure:
+    """A single row of images [m, 1, 28, 28] (e.g. an interpolation), optionally captioned under each image."""
+    m = images.shape[0]
+    fig, ax = plt.subplots(figsize=(0.75 * m + 0.4, 1.5))
+    _show_mosaic(ax, images.unsqueeze(0), None, labels)
+    ax.set_title(title)
+    return fig
+
+
+def plot_traversal(images: torch.Tensor, dims: Sequence[int], values: torch.Tensor, title: str) -> Figure:
+    """Grid of ``latent_traversal`` output [len(dims), len(values), 1, 28, 28]: one row per latent dimension."""
+    values = torch.as_tensor(values).flatten().tolist()
+    rows, cols = images.shape[:2]
+    fig, ax = plt.subplots(figsize=(0.6 * cols + 1.2, 0.6 * rows + 0.9))
+    _show_mosaic(ax, images, [f"z[{d}]" for d in dims], [f"{v:g}" for v in values])
+    ax.set_xlabel("value of the latent coordinate")
+    ax.set_ylabel("latent dimension")
+    ax.set_title(title)
+    return fig
+
+
+def plot_kl_per_dimension(kl: np.ndarray, threshold: float, title: str) -> Figure:
+    """Bar per latent dimension of its mean KL, dimensions under ``threshold`` greyed as inactive."""
+    kl = np.asarray(kl)
+    colors = ["tab:blue" if value > threshold else "tab:gray" for value in kl]
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.4 * len(kl) + 1.5), 3.5))
+    ax.bar(np.arange(len(kl)), kl, color=colors)
+    ax.axhline(threshold, color="tab:red", linestyle="--", linewidth=1, label=f"threshold {threshold:g} nats")
+    ax.set_xticks(np.arange(len(kl)))
+    ax.set_xlabel("latent dimension")
+    ax.set_ylabel("mean KL (nats per image)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_k_sweep(df: pd.DataFrame, title: str = "Clustering quality against the number of clusters k") -> Figure:
+    """Majority accuracy, purity, NMI and ARI against k, train and test: more clusters buy accuracy until they overfit."""
+    metrics = [m for m in ("accuracy_majority", "purity", "nmi", "ari") if m in df.columns]
+    long = df.melt(id_vars=["k", "split"], value_vars=metrics, var_name="metric", value_name="score")
+    fig, ax = plt.subplots(figsize=(7, 4))
+    sns.lineplot(data=long, x="k", y="score", hue="metric", style="split", markers=True, dashes=True, ax=ax)
+    ax.set_xticks(sorted(df["k"].unique()))
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("number of clusters k")
+    ax.set_ylabel("score")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    return fig

@@ -1,0 +1,136 @@
+"""Training throughput: the project's loop against the course report's DataLoader loop.
+
+Both loops train the same VAE with the same Adam settings at batch 128, in one
+process on one device. Rounds alternate between the two loops so that a
+background load slows both alike; the medians and their ratio are printed.
+
+    python benchmarks/train_throughput.py [--batches 100] [--rounds 3] [--device auto]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from typing import Callable, Iterator
+
+import torch
+
+import vae_utils as vu
+
+
+def seed_batches(batch_size: int, seed: int) -> Iterator[torch.Tensor]:
+    """The course report's input pipeline: a DataLoader over PIL images converted by ToTensor."""
+    from torchvision import datasets, transforms
+
+    root, _ = vu.resolve_data_dir()
+    dataset = datasets.MNIST(str(root), train=True, download=False, transform=transforms.ToTensor())
+    generator = torch.Generator().manual_seed(seed)
+    while True:
+        loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=generator)
+        for images, _ in loader:
+            yield images
+
+
+def seed_loop(device: torch.device, batch_size: int) -> Callable[[int], int]:
+    """The seed notebook's loop: plain model, plain Adam, batches from the DataLoader moved to the device."""
+    torch.manual_seed(0)
+    model = vu.VAE().to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.99))
+    batches = seed_batches(batch_size, seed=0)
+
+    def run(n_batches: int) -> int:
+        images = 0
+        for _ in range(n_batches):
+            x = next(batches).to(device)
+            logits, mu, logvar = model(x)
+            loss = vu.vae_loss(logits, x, mu, logvar).loss
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            images += len(x)
+        return images
+
+    return run
+
+
+def project_loop(
+    device: torch.device, batch_size: int, compile_model: bool = False
+) -> Callable[[int], int]:
+    """The loop of ``vae_utils.train``: preloaded tensors, channels-last, fused Adam, shared train_step."""
+    torch.manual_seed(0)
+    config = vu.TrainConfig(batch_size=batch_size)
+    model = vu.VAE().to(device).to(memory_format=torch.channels_last)
+    optimizer = vu._make_optimizer(model, config, device)
+    step_model = torch.compile(model) if compile_model else model
+    images = vu.load_mnist(train=True).images.to(device)
+    generator = torch.Generator().manual_seed(0)
+
+    def batches() -> Iterator[torch.Tensor]:
+        while True:
+            yield from vu.iterate_minibatches(images, batch_size, generator)
+
+    stream = batches()
+
+    def run(n_batches: int) -> int:
+        count = 0
+        for _ in range(n_batches):
+            batch = vu._to_memory_format(next(stream), True)
+            vu.train_step(step_model, optimizer, batch)
+            count += len(batch)
+        return count
+
+    return run
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def measure(run: Callable[[int], int], n_batches: int, device: torch.device) -> float:
+    """Images per second over ``n_batches`` steps (timed after the device has finished)."""
+    _synchronize(device)
+    start = time.perf_counter()
+    images = run(n_batches)
+    _synchronize(device)
+    return images / (time.perf_counter() - start)
+
+
+def main() -> None:
+    """Warm up every loop, then alternate timed rounds and print medians and ratios."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batches", type=int, default=100, help="timed steps per round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--compile", action="store_true", help="also time the project loop under torch.compile")
+    args = parser.parse_args()
+
+    device = vu.resolve_device(args.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    loops = {"seed DataLoader loop": seed_loop(device, args.batch_size),
+             "project loop": project_loop(device, args.batch_size)}
+    if args.compile:
+        loops["project loop + torch.compile"] = project_loop(device, args.batch_size, compile_model=True)
+    for run in loops.values():
+        run(args.warmup)
+    results: dict[str, list[float]] = {name: [] for name in loops}
+    for _ in range(args.rounds):
+        for name, run in loops.items():
+            results[name].append(measure(run, args.batches, device))
+
+    info = vu.environment_info(device)
+    print(f"device: {info['hardware']} ({device}), torch {info['torch']}, {info['torch_threads']} threads")
+    print(f"batch {args.batch_size}, {args.rounds} rounds x {args.batches} steps, median images/s:")
+    baseline = statistics.median(results["seed DataLoader loop"])
+    for name, values in results.items():
+        median = statistics.median(values)
+        print(f"  {name:32s} {median:10.0f} img/s   {median / baseline:5.2f}x   rounds: "
+              + ", ".join(f"{v:.0f}" for v in values))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""Training survives crashes: resumable checkpoints, clear errors, early stopping and NaN guards."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+import vae_utils as vu
+
+WORKER = Path(__file__).with_name("train_worker.py")
+EPOCHS = 6
+
+
+def _run_worker(run_dir: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(WORKER), str(run_dir), str(EPOCHS)])
+
+
+def _epochs_done(run_dir: Path) -> int:
+    try:
+        return len(pd.read_csv(run_dir / vu.HISTORY_FILE))
+    except (FileNotFoundError, pd.errors.EmptyDataError):
+        return 0
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    return torch.load(path, weights_only=True)["model"]
+
+
+def test_sigkilled_run_resumes_to_the_same_weights(tmp_path):
+    reference = tmp_path / "uninterrupted"
+    assert _run_worker(reference).wait(timeout=600) == 0
+
+    interrupted = tmp_path / "interrupted"
+    process = _run_worker(interrupted)
+    deadline = time.time() + 600
+    while _epochs_done(interrupted) < 2 and time.time() < deadline:
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)  # no chance to clean up: only atomic writes protect us
+    process.wait()
+    killed_at = _epochs_done(interrupted)
+    assert 2 <= killed_at < EPOCHS, "the kill must land mid-run for this test to mean anything"
+
+    assert _run_worker(interrupted).wait(timeout=600) == 0
+    assert _epochs_done(interrupted) == EPOCHS
+    for name in (vu.LAST_CHECKPOINT, vu.BEST_CHECKPOINT):
+        a, b = _weights(reference / name), _weights(interrupted / name)
+        assert all(torch.equal(a[k], b[k]) for k in a), f"{name} differs after resume"
+    pd.testing.assert_frame_equal(
+        pd.read_csv(reference / vu.HISTORY_FILE).drop(columns=["epoch_seconds", "images_per_second"]),
+        pd.read_csv(interrupted / vu.HISTORY_FILE).drop(columns=["epoch_seconds", "images_per_second"]),
+    )
+
+
+def _train(run_dir, small_train_images, epochs=1, **overrides):
+    train, val = vu.train_val_split(small_train_images, 128, seed=0)
+    config = vu.TrainConfig(epochs=epochs, val_size=128, **overrides)
+    return vu.train(config, train.images, val.images, run_dir, progress=False)
+
+
+def test_truncated_checkpoint_gives_clear_error(tmp_path, small_train_images):
+    _train(tmp_path, small_train_images)
+    last = tmp_path / vu.LAST_CHECKPOINT
+    last.write_bytes(last.read_bytes()[:10_000])
+    with pytest.raises(vu.CheckpointError, match="truncated"):
+        vu.load_model(last)
+    with pytest.raises(vu.CheckpointError, match="truncated"):
+        _train(tmp_path, small_train_images, epochs=2)
+
+
+def test_checkpoint_of_other_latent_size_is_refused(tmp_path, small_train_images):
+    _train(tmp_path, small_train_images)
+    with pytest.raises(vu.CheckpointError, match="z_dim"):
+        _train(tmp_path, small_train_images, epochs=2, z_dim=10)
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, small_train_images, monkeypatch):
+    _train(tmp_path, small_train_images, epochs=1)
+    good = _weights(tmp_path / vu.LAST_CHECKPOINT)
+    real_loss = vu.vae_loss
+
+    def exploding_loss(*args):
+        terms = real_loss(*args)
+        return vu.LossTerms(terms.loss * float("nan"), terms.recon, terms.kl)
+
+    monkeypatch.setattr(vu, "vae_loss", exploding_loss)
+    result = _train(tmp_path, small_train_images, epochs=3)
+    assert result.stop_reason.startswith("non-finite loss in epoch 2")
+    checkpoint = torch.load(tmp_path / vu.LAST_CHECKPOINT, weights_only=True)
+    assert checkpoint["epoch"] == 1
+    assert all(torch.equal(good[k], checkpoint["model"][k]) for k in good)
+    assert all(torch.isfinite(p).all() for p in result.model.parameters())
+
+
+def test_early_stopping_restores_best_weights(tmp_path, small_train_images, monkeypatch):
+    losses = iter([300.0, 310.0, 320.0, 330.0])
+    monkeypatch.setattr(vu, "evaluate", lambda *a, **k: {"loss": next(losses), "recon": 0.0, "kl": 0.0})
+    result = _train(tmp_path, small_train_images, epochs=10, patience=2)
+    assert result.stop_reason.startswith(vu.EARLY_STOP_PREFIX)
+    assert result.best_epoch == 1 and len(result.history) == 3
+    best = _weights(tmp_path / vu.BEST_CHECKPOINT)
+    assert all(torch.equal(best[k], v) for k, v in result.model.state_dict().items())
+    # an early-stopped run is finished: resuming trains nothing more
+    again = _train(tmp_path, small_train_images, epochs=10, patience=2)
+    assert len(again.history) == 3
+
+
+def test_exported_weights_are_reused_without_training(tmp_path, small_train_images):
+    first = _train(tmp_path, small_train_images, epochs=1)
+    vu.export_weights(tmp_path)
+    (tmp_path / vu.LAST_CHECKPOINT).unlink()
+    config = vu.TrainConfig(epochs=5, val_size=128)
+    reused = vu.train_or_reuse(config, None, None, tmp_path, progress=False)
+    assert len(reused.history) == 1
+    assert all(torch.equal(a, b) for a, b in zip(first.model.state_dict().values(), reused.model.state_dict().values()))
+
+
+def test_time_budget_stops_cleanly(tmp_path, small_train_images):
+    result = _train(tmp_path, small_train_images, epochs=50, max_minutes=0.0)
+    assert result.stop_reason.startswith("time budget") and len(result.history) == 0
