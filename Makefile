@@ -16,7 +16,7 @@ RETRAIN ?= False
 MAX_MINUTES ?= None
 NOTEBOOKS := 01_data_exploration 02_model_summary 03_train 04_latent_space
 
-.PHONY: all venv report notebooks pdf test benchmark clean-report
+.PHONY: all venv pdf-tools report notebooks pdf test benchmark clean-report
 
 all: report
 
@@ -39,14 +39,17 @@ notebooks: venv
 			|| exit 1; \
 	done
 
-pdf: venv
+# TeX, pandoc and poppler for nbconvert's PDF export (installed with apt-get when missing).
+pdf-tools:
 	bash scripts/install_pdf_tools.sh
+
+pdf: venv pdf-tools
 	$(PY) scripts/build_report.py --notebooks $(addprefix report/,$(addsuffix .ipynb,$(NOTEBOOKS))) \
 		--intro report/intro.md --output report/report.pdf
 
 report: notebooks pdf
 
-test: venv
+test: venv pdf-tools
 	$(PY) -m pytest tests --nbval-lax notebooks
 
 benchmark: venv

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import ctypes
 import io
 import json
 import math
@@ -82,6 +83,18 @@ def project_path(path: str | os.PathLike) -> Path:
     """
     path = Path(path).expanduser()
     return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def display_path(path: str | os.PathLike) -> str:
+    """A path for printing: relative to the project when inside it, else only its last two parts.
+
+    Notebook outputs are committed, so they must not name folders of the machine that ran them.
+    """
+    path = Path(path).resolve()
+    try:
+        return str(path.relative_to(PROJECT_ROOT))
+    except ValueError:
+        return str(Path("...", *path.parts[-2:]))
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> tuple[Path, bool]:
@@ -201,6 +214,50 @@ def split_summary(train: MNISTTensors, test: MNISTTensors) -> pd.DataFrame:
 # ---------------------------------------------------------------------------
 
 
+def _covers_whole_input(layer: nn.Module, x: torch.Tensor, spatial: tuple[int, int]) -> bool:
+    """True when a (transposed) convolution sees one window only, so it is exactly a matrix product."""
+    return (
+        x.shape[-2:] == spatial
+        and layer.groups == 1
+        and all(p == 0 for p in layer.padding)
+        and all(d == 1 for d in layer.dilation)
+        and getattr(layer, "output_padding", (0, 0)) == (0, 0)
+    )
+
+
+class Conv2d(nn.Conv2d):
+    """``nn.Conv2d`` that computes a kernel covering its whole input (3x3 -> 1x1) as one ``F.linear``.
+
+    Same parameters and same result as the parent class; oneDNN's convolution is
+    about 4x slower than a matrix product for this degenerate shape on the CPU.
+    The class keeps the name ``Conv2d`` so torchsummary prints the seed's rows.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Matrix product when the kernel covers the input, else the ordinary convolution."""
+        if not _covers_whole_input(self, x, self.kernel_size):
+            return super().forward(x)
+        out = F.linear(x.reshape(len(x), -1), self.weight.reshape(self.out_channels, -1), self.bias)
+        return out.view(len(x), self.out_channels, 1, 1)
+
+
+class ConvTranspose2d(nn.ConvTranspose2d):
+    """``nn.ConvTranspose2d`` that computes a 1x1 input (1x1 -> kxk) as one matrix product.
+
+    Same parameters and same result as the parent class, about 2.5x faster on the
+    CPU for the decoder's first layer. The class keeps the name ``ConvTranspose2d``
+    so torchsummary prints the seed's rows.
+    """
+
+    def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
+        """Matrix product for a 1x1 input, else the ordinary transposed convolution."""
+        if output_size is not None or not _covers_whole_input(self, x, (1, 1)):
+            return super().forward(x, output_size)
+        out = x.reshape(len(x), -1) @ self.weight.reshape(self.in_channels, -1)
+        out = out.view(len(x), self.out_channels, *self.kernel_size)
+        return out if self.bias is None else out + self.bias.view(1, -1, 1, 1)
+
+
 class VAE(nn.Module):
     """The course report's convolutional VAE: 1,234,143 parameters for z_dim=15.
 
@@ -214,19 +271,19 @@ class VAE(nn.Module):
         super().__init__()
         self.z_dim = z_dim
         self.encoder = nn.Sequential(
-            nn.Conv2d(1, 32, 4, 2, 1), nn.ReLU(),  # 28 -> 14
-            nn.Conv2d(32, 64, 4, 2, 1), nn.ReLU(),  # 14 -> 7
-            nn.Conv2d(64, 128, 5, 1, 0), nn.ReLU(),  # 7 -> 3
-            nn.Conv2d(128, 256, 3, 1, 0), nn.ReLU(),  # 3 -> 1
+            nn.Conv2d(1, 32, 4, 2, 1), nn.ReLU(inplace=True),  # 28 -> 14
+            nn.Conv2d(32, 64, 4, 2, 1), nn.ReLU(inplace=True),  # 14 -> 7
+            nn.Conv2d(64, 128, 5, 1, 0), nn.ReLU(inplace=True),  # 7 -> 3
+            Conv2d(128, 256, 3, 1, 0), nn.ReLU(inplace=True),  # 3 -> 1, a matrix product
             nn.Flatten(),
             nn.Linear(256, 2 * z_dim),  # mean and log-variance
         )
         self.decoder = nn.Sequential(
-            nn.Linear(z_dim, 256), nn.ReLU(),
+            nn.Linear(z_dim, 256), nn.ReLU(inplace=True),
             nn.Unflatten(1, (256, 1, 1)),
-            nn.ConvTranspose2d(256, 128, 4, 1, 0), nn.ReLU(),  # 1 -> 4
-            nn.ConvTranspose2d(128, 64, 4, 1, 0), nn.ReLU(),  # 4 -> 7
-            nn.ConvTranspose2d(64, 32, 4, 2, 1), nn.ReLU(),  # 7 -> 14
+            ConvTranspose2d(256, 128, 4, 1, 0), nn.ReLU(inplace=True),  # 1 -> 4, a matrix product
+            nn.ConvTranspose2d(128, 64, 4, 1, 0), nn.ReLU(inplace=True),  # 4 -> 7
+            nn.ConvTranspose2d(64, 32, 4, 2, 1), nn.ReLU(inplace=True),  # 7 -> 14
             nn.ConvTranspose2d(32, 1, 4, 2, 1),  # 14 -> 28, logits
         )
 
@@ -416,6 +473,27 @@ def set_seed(seed: int) -> None:
     np.random.seed(seed % 2**32)
 
 
+_GLIBC_M_TRIM_THRESHOLD, _GLIBC_M_MMAP_THRESHOLD = -1, -3
+
+
+def tune_cpu_runtime() -> None:
+    """Process-wide CPU settings that make training about 1.3x faster without changing its numbers.
+
+    * Flush denormal floats to zero: tiny gradients otherwise take a slow path on
+      x86 (only values below about 1e-38 change).
+    * Keep freed memory in glibc's heap: by default the multi-megabyte activation
+      buffers go back to the OS after every step and are page-faulted and zeroed
+      again on the next one.
+    """
+    torch.set_flush_denormal(True)
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc (macOS, Windows, musl): nothing more to tune
+        return
+    libc.mallopt(_GLIBC_M_MMAP_THRESHOLD, 1 << 30)
+    libc.mallopt(_GLIBC_M_TRIM_THRESHOLD, 1 << 30)
+
+
 def _to_memory_format(x: torch.Tensor, channels_last: bool) -> torch.Tensor:
     """Channels-last images let oneDNN/cuDNN pick faster convolution kernels; values are unchanged."""
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
@@ -516,6 +594,8 @@ def train(
     run_dir.mkdir(parents=True, exist_ok=True)
     device = resolve_device(config.device)
     set_seed(config.seed)
+    if device.type == "cpu":
+        tune_cpu_runtime()
     model = VAE(config.z_dim).to(device)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)

@@ -1,0 +1,108 @@
+"""Latent-space analysis: cluster naming, matching accuracy, per-digit generation and likelihood bounds."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import vae_utils as vu
+
+
+def _blobs(seed: int = 0, per_digit: int = 40):
+    """Ten well-separated Gaussian blobs in 15-d, one per digit: clustering must recover them exactly."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=20.0, size=(10, 15))
+    labels = np.repeat(np.arange(10), per_digit)
+    latents = centres[labels] + rng.normal(scale=0.5, size=(len(labels), 15))
+    return latents, labels
+
+
+def test_clusters_are_named_after_their_majority_digit():
+    cluster_ids = np.array([0, 0, 0, 1, 1, 2, 2, 2, 2])
+    labels = np.array([3, 3, 5, 7, 7, 1, 1, 1, 9])
+    assert vu.label_clusters(cluster_ids, labels, n_clusters=4).tolist() == [3, 7, 1, -1]
+
+
+def test_hungarian_accuracy_ignores_how_clusters_are_numbered():
+    labels = np.repeat(np.arange(10), 5)
+    permuted_ids = (labels * 3 + 1) % 10  # a bijection of digit -> cluster id
+    assert vu.hungarian_accuracy(permuted_ids, labels) == 1.0
+    # one image moved to another digit's cluster costs exactly one image
+    permuted_ids[0] = permuted_ids[-1]
+    assert vu.hungarian_accuracy(permuted_ids, labels) == pytest.approx(49 / 50)
+
+
+def test_hungarian_accuracy_cannot_name_two_clusters_after_one_digit():
+    labels = np.array([0, 0, 0, 0, 1, 1])
+    ids = np.array([0, 0, 1, 1, 1, 1])  # digit 0 split over two clusters, digit 1 merged into one
+    majority = vu.label_clusters(ids, labels, 2)
+    metrics = vu.clustering_metrics(ids, majority, labels, n_clusters=2)
+    assert metrics["accuracy_majority"] == pytest.approx(4 / 6)
+    assert vu.hungarian_accuracy(ids, labels) == pytest.approx(4 / 6)
+
+
+def test_kmeans_on_separated_blobs_recovers_the_digits():
+    latents, labels = _blobs()
+    fit = vu.fit_clusters(latents, labels, k=10, seed=0)
+    assert sorted(fit.cluster_to_digit.tolist()) == list(range(10))
+    metrics = vu.evaluate_clusters(fit, latents, labels)
+    assert metrics["accuracy_hungarian"] == 1.0 and metrics["accuracy_majority"] == 1.0
+    assert metrics["nmi"] == pytest.approx(1.0) and metrics["ari"] == pytest.approx(1.0)
+
+
+def test_sampler_draws_near_the_clusters_of_the_requested_digit():
+    latents, labels = _blobs()
+    fit = vu.fit_clusters(latents, labels, k=10, seed=0)
+    sampler = vu.fit_digit_sampler(latents, fit.kmeans.labels_, fit.cluster_to_digit)
+    z = sampler.sample(4, 200, torch.Generator().manual_seed(0)).numpy()
+    nearest = np.linalg.norm(z[:, None, :] - latents[None, labels == 4, :], axis=-1).min(axis=1)
+    assert nearest.max() < 5.0  # blobs are ~28 apart; within-blob spread is 0.5 per dimension
+    assert np.allclose(z.mean(0), latents[labels == 4].mean(0), atol=0.3)
+
+
+def test_sampler_refuses_a_digit_without_clusters():
+    latents, labels = _blobs()
+    cluster_to_digit = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 8])  # nothing is named 9
+    sampler = vu.fit_digit_sampler(latents, labels, cluster_to_digit)
+    with pytest.raises(ValueError, match="digit 9"):
+        sampler.sample(9, 3, torch.Generator().manual_seed(0))
+
+
+def test_generate_digits_shape_range_and_determinism(tmp_path):
+    latents, labels = _blobs()
+    fit = vu.fit_clusters(latents, labels, k=10, seed=0)
+    sampler = vu.fit_digit_sampler(latents, fit.kmeans.labels_, fit.cluster_to_digit)
+    model = vu.VAE()
+    a = vu.generate_digits(model, sampler, n_per_digit=5, seed=7)
+    b = vu.generate_digits(model, sampler, n_per_digit=5, seed=7)
+    c = vu.generate_digits(model, sampler, n_per_digit=5, seed=8)
+    assert a.shape == (10, 5, 1, 28, 28)
+    assert float(a.min()) >= 0.0 and float(a.max()) <= 1.0
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    vu.save_generated(a, tmp_path / "generated_digits.npz")
+    saved = np.load(tmp_path / "generated_digits.npz")["images"]
+    assert saved.shape == (10, 5, 28, 28) and saved.dtype == np.float32
+
+
+def test_importance_weighted_estimate_is_at_least_as_tight_as_the_elbo(mnist_test_split):
+    torch.manual_seed(0)
+    model = vu.VAE().eval()
+    batch = mnist_test_split.images[:64]
+    # average the one-sample ELBO over many noise seeds: the IW bound must lie below its expectation
+    elbo = np.mean([vu.evaluate(model, batch, seed=s)["loss"] for s in range(20)])
+    iw = vu.importance_weighted_nll(model, batch, k=200, seed=0, progress=False)
+    assert iw <= elbo
+    single = vu.importance_weighted_nll(model, batch, k=1, seed=0, progress=False)
+    assert single == pytest.approx(elbo, rel=0.01)  # K = 1 is the ELBO itself
+
+
+def test_matrix_product_layers_equal_stock_convolutions():
+    model = vu.VAE()
+    conv, deconv = model.encoder[6], model.decoder[3]
+    x = torch.randn(5, 128, 3, 3)
+    z = torch.randn(5, 256, 1, 1)
+    assert torch.allclose(conv(x), nn.Conv2d.forward(conv, x), atol=1e-5)
+    assert torch.allclose(deconv(z), nn.ConvTranspose2d.forward(deconv, z), atol=1e-5)
+    # other shapes fall back to the stock convolution
+    big = torch.randn(2, 128, 5, 5)
+    assert torch.equal(conv(big), nn.Conv2d.forward(conv, big))
