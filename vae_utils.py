@@ -936,7 +936,7 @@ def train_or_reuse(
     has_checkpoint = (run_dir / LAST_CHECKPOINT).exists()
     if not retrain and not (resume and has_checkpoint) and weights.exists():
         model, meta = load_model(weights, config.device)
-        _check_architecture(weights, meta | {"format": CHECKPOINT_FORMAT}, config.z_dim)
+        _check_architecture(weights, meta, config.z_dim)
         print(f"Reusing the trained weights in {weights.name} (pass retrain=True to train anew).")
         return TrainResult(
             model, history_frame(meta["history"]), meta["stop_reason"], meta["best_epoch"], meta["wall_seconds"]
@@ -1715,12 +1715,17 @@ def format_table(df: pd.DataFrame, float_digits: int = 2) -> pd.DataFrame:
     return out.astype(str)
 
 
-def show_table(df: pd.DataFrame, caption: str, float_digits: int = 2) -> None:
-    """Display a table as HTML in JupyterLab and as a LaTeX (booktabs) table in the PDF report."""
+def show_table(
+    df: pd.DataFrame, caption: str, float_digits: int = 2, column_format: str | None = None
+) -> None:
+    """Display a table as HTML in JupyterLab and as a LaTeX (booktabs) table in the PDF report.
+
+    ``column_format`` is LaTeX's column spec, e.g. ``"lp{0.6\\linewidth}"`` to wrap long text.
+    """
     from IPython.display import display
 
     text = format_table(df, float_digits)
-    tabular = text.to_latex(index=False, escape=True)
+    tabular = text.to_latex(index=False, escape=True, column_format=column_format)
     latex = (
         "\\begin{center}\n\\textbf{" + _latex_escape(caption) + "}\\\\[4pt]\n"
         + tabular + "\\end{center}\n"

@@ -12,8 +12,8 @@ this script:
 1. builds one merged notebook: a first markdown cell with ``--intro`` followed
    by every kept cell of each ``--notebooks`` entry, in order;
 2. drops cells and outputs that do not belong in a printed report (see
-   ``DROP_CELL_TAGS`` and ``clean_outputs``) and turns pandas HTML tables into
-   LaTeX ``booktabs`` tables, because LaTeX cannot render ``text/html``;
+   ``DROP_CELL_TAGS`` and ``clean_output``); tables arrive as the ``text/latex``
+   that ``vae_utils.show_table`` displays beside its HTML, and are fitted to the page;
 3. writes the merged notebook next to the PDF (``report.ipynb``) so the exact
    input of the PDF can be inspected in JupyterLab;
 4. renders it with nbconvert's ``PDFExporter`` (xelatex) through the custom
@@ -25,10 +25,9 @@ interrupted run never leaves a truncated notebook or PDF behind.
 Example::
 
     python scripts/build_report.py \\
-        --notebooks report/01_data_exploration.ipynb report/02_training.ipynb \\
-                    report/03_generation.ipynb report/04_latent_space.ipynb \\
-        --intro report/intro.md --output report/report.pdf \\
-        --title "A convolutional VAE for MNIST" --author "Jane Doe"
+        --notebooks report/01_data_exploration.ipynb report/02_model_summary.ipynb \\
+                    report/03_train.ipynb report/04_latent_space.ipynb \\
+        --intro report/intro.md --output report/report.pdf
 """
 
 from __future__ import annotations
@@ -42,8 +41,6 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -82,27 +79,6 @@ JUNK_REPR_RE = re.compile(
 
 #: A tqdm text progress bar line, e.g. `` 40%|████      | 4/10 [00:01<00:02, 3.1it/s]``.
 TQDM_LINE_RE = re.compile(r"\d+%\|.*\|\s*\d+(\.\d+)?[kMG]?/\d*(\.\d+)?[kMG]?\s*\[")
-
-#: Tables longer than this (and not wider than LONGTABLE_MAX_COLS) become longtables.
-LONGTABLE_MIN_ROWS = 40
-LONGTABLE_MAX_COLS = 8
-
-LATEX_SPECIALS = {
-    "\\": r"\textbackslash{}",
-    "{": r"\{",
-    "}": r"\}",
-    "$": r"\$",
-    "&": r"\&",
-    "#": r"\#",
-    "^": r"\textasciicircum{}",
-    "_": r"\_",
-    "%": r"\%",
-    "~": r"\textasciitilde{}",
-}
-NUMERIC_CELL_RE = re.compile(
-    r"^[-+−]?(\d[\d,]*(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*%?$|^(nan|NaN|<NA>|NaT|None|[-+]?inf|\.\.\.|…)$"
-)
-
 
 class ReportBuildError(RuntimeError):
     """A problem the user can fix (missing tool, bad input); printed without traceback."""
@@ -228,273 +204,8 @@ def split_front_matter(text: str) -> tuple[dict[str, str], str]:
 
 
 # --------------------------------------------------------------------------
-# HTML table -> LaTeX (pandas DataFrame / Styler display)
+# Tables
 # --------------------------------------------------------------------------
-
-
-@dataclass
-class HtmlCell:
-    """One ``<th>``/``<td>`` of an HTML table."""
-
-    text: str = ""
-    is_header: bool = False
-    colspan: int = 1
-    rowspan: int = 1
-
-
-@dataclass
-class HtmlTable:
-    """The rows of the first table in an HTML snippet, split into head and body."""
-
-    caption: str = ""
-    head: list[list[HtmlCell]] = field(default_factory=list)
-    body: list[list[HtmlCell]] = field(default_factory=list)
-
-
-class _TableParser(HTMLParser):
-    """Collect the first ``<table>`` of pandas' HTML repr with the stdlib parser.
-
-    pandas' ``to_html``/Styler output is regular (thead/tbody, th/td with
-    colspan/rowspan for MultiIndex), so a small state machine is enough and the
-    project needs neither lxml nor BeautifulSoup.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.table: HtmlTable | None = None
-        self._depth = 0          # nesting depth of <table>
-        self._done = False
-        self._skip = 0           # inside <style>/<script>
-        self._in_head = False
-        self._saw_thead = False
-        self._in_caption = False
-        self._row: list[HtmlCell] | None = None
-        self._cell: HtmlCell | None = None
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in ("style", "script"):
-            self._skip += 1
-            return
-        if self._done:
-            return
-        if tag == "table":
-            self._depth += 1
-            if self._depth == 1:
-                self.table = HtmlTable()
-            return
-        if self._depth != 1 or self.table is None:
-            return
-        attr = {k: (v or "") for k, v in attrs}
-        if tag == "thead":
-            self._in_head = self._saw_thead = True
-        elif tag == "tbody":
-            self._in_head = False
-        elif tag == "caption":
-            self._in_caption = True
-        elif tag == "tr":
-            self._row = []
-        elif tag in ("th", "td") and self._row is not None:
-            self._cell = HtmlCell(
-                is_header=(tag == "th"),
-                colspan=_int_attr(attr.get("colspan")),
-                rowspan=_int_attr(attr.get("rowspan")),
-            )
-        elif tag == "br" and self._cell is not None:
-            self._cell.text += " "
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("style", "script"):
-            self._skip = max(0, self._skip - 1)
-            return
-        if self._done or self.table is None:
-            return
-        if tag == "table":
-            self._depth -= 1
-            if self._depth == 0:
-                self._done = True
-        elif self._depth != 1:
-            return
-        elif tag == "thead":
-            self._in_head = False
-        elif tag == "caption":
-            self._in_caption = False
-        elif tag in ("th", "td") and self._cell is not None and self._row is not None:
-            self._cell.text = " ".join(self._cell.text.split())
-            self._row.append(self._cell)
-            self._cell = None
-        elif tag == "tr" and self._row is not None:
-            # Without <thead>, leading all-<th> rows are the header.
-            is_head = self._in_head or (
-                not self._saw_thead and not self.table.body
-                and bool(self._row) and all(c.is_header for c in self._row)
-            )
-            (self.table.head if is_head else self.table.body).append(self._row)
-            self._row = None
-
-    def handle_data(self, data: str) -> None:
-        if self._skip or self._done or self.table is None or self._depth != 1:
-            return
-        if self._cell is not None:
-            self._cell.text += data
-        elif self._in_caption:
-            self.table.caption += data
-
-
-def _int_attr(value: str | None) -> int:
-    """Parse a colspan/rowspan attribute, defaulting to 1 for junk values."""
-    try:
-        return max(1, int(value or 1))
-    except ValueError:
-        return 1
-
-
-def escape_latex(text: str) -> str:
-    """Escape LaTeX special characters in plain text from a table cell."""
-    return "".join(LATEX_SPECIALS.get(ch, ch) for ch in text)
-
-
-def _expand_rowspans(rows: list[list[HtmlCell]]) -> list[list[HtmlCell | None]]:
-    """Place cells on a grid: ``None`` marks a slot covered by a rowspan/colspan.
-
-    MultiIndex rows use rowspan for the outer level; in print the outer label is
-    shown once and the slots below it stay empty, as in JupyterLab.
-    """
-    grid: list[list[HtmlCell | None]] = []
-    pending: dict[int, int] = {}  # column -> rows still covered by a rowspan above
-    for row in rows:
-        out: list[HtmlCell | None] = []
-        cells = iter(row)
-        col = 0
-        while True:
-            if pending.get(col, 0) > 0:
-                pending[col] -= 1
-                out.append(HtmlCell(text=""))
-                col += 1
-                continue
-            cell = next(cells, None)
-            if cell is None:
-                break
-            out.append(cell)
-            if cell.rowspan > 1:
-                for c in range(col, col + cell.colspan):
-                    pending[c] = cell.rowspan - 1
-            out.extend([None] * (cell.colspan - 1))
-            col += cell.colspan
-        # rowspans that reach past the end of this (short) row
-        for c in sorted(k for k, v in pending.items() if v > 0 and k >= col):
-            out.extend([HtmlCell(text="")] * (c - len(out)) + [HtmlCell(text="")])
-            pending[c] -= 1
-        grid.append(out)
-    return grid
-
-
-def _column_alignments(body: list[list[HtmlCell | None]], ncols: int) -> str:
-    """Right-align columns whose body cells are all numbers; left-align the rest."""
-    aligns = []
-    for col in range(ncols):
-        texts = [
-            row[col].text for row in body
-            if col < len(row) and row[col] is not None and not row[col].is_header  # type: ignore[union-attr]
-        ]
-        values = [t for t in texts if t]
-        numeric = bool(values) and all(NUMERIC_CELL_RE.match(t) for t in values)
-        aligns.append("r" if numeric else "l")
-    return "".join(aligns)
-
-
-def _latex_row(row: list[HtmlCell | None], ncols: int, header: bool) -> str:
-    """Render one grid row as a tabular line, using \\multicolumn for colspans."""
-    parts: list[str] = []
-    for cell in row:
-        if cell is None:
-            continue  # covered by the previous cell's colspan
-        text = escape_latex(cell.text)
-        if cell.colspan > 1:
-            parts.append(rf"\multicolumn{{{cell.colspan}}}{{c}}{{{text}}}")
-        else:
-            parts.append(text)
-    used = sum((c.colspan if c is not None else 0) for c in row)
-    parts.extend([""] * max(0, ncols - used))
-    line = " & ".join(parts) + r" \\"
-    if header:
-        rules = []
-        col = 1
-        for cell in row:
-            if cell is None:
-                continue
-            if cell.colspan > 1 and cell.text:
-                rules.append(rf"\cmidrule(lr){{{col}-{col + cell.colspan - 1}}}")
-            col += cell.colspan
-        if rules:
-            line += "\n" + " ".join(rules)
-    return line
-
-
-def _merge_index_name_row(head: list[list[HtmlCell | None]]) -> list[list[HtmlCell | None]]:
-    """Fold pandas' separate index-name header row into the column-name row.
-
-    pandas prints a named index as a second header row (``digit`` followed by
-    empty cells) under a row whose index slots are empty. In print one row
-    reads better: ``digit | n_train | ...``. Only done when the slots line up.
-    """
-    if len(head) < 2:
-        return head
-    above, last = head[-2], head[-1]
-    if len(above) != len(last):
-        return head
-    texts = [c.text if c is not None else None for c in last]
-    n_index = 0
-    while n_index < len(texts) and texts[n_index]:
-        n_index += 1
-    rest_empty = all(not t for t in texts[n_index:])
-    slots_free = all(c is not None and not c.text and c.colspan == 1 for c in above[:n_index])
-    if n_index == 0 or not rest_empty or not slots_free:
-        return head
-    merged = list(last[:n_index]) + list(above[n_index:])
-    return head[:-2] + [merged]
-
-
-def html_table_to_latex(html: str) -> str | None:
-    """Convert the first HTML ``<table>`` (a pandas DataFrame/Styler repr) to a booktabs tabular.
-
-    Returns ``None`` when there is no usable table, so the caller can fall
-    back to ``text/plain``. The result is a bare ``tabular`` (or a
-    ``longtable`` for long, narrow tables); ``fit_tabular`` later centres it
-    and shrinks it to the text block.
-    """
-    parser = _TableParser()
-    parser.feed(html)
-    parser.close()
-    table = parser.table
-    if table is None or not (table.head or table.body):
-        return None
-    head = _expand_rowspans(table.head)
-    body = _expand_rowspans(table.body)
-    ncols = max(len(r) for r in head + body)
-    if ncols == 0:
-        return None
-    # Drop an all-empty header row (pandas emits one for unnamed column index levels).
-    head = _merge_index_name_row([r for r in head if any(c is not None and c.text for c in r)])
-    aligns = _column_alignments(body, ncols)
-    caption = escape_latex(" ".join(table.caption.split()))
-    caption_row = rf"\multicolumn{{{ncols}}}{{c}}{{\itshape {caption}}} \\[2pt]" if caption else ""
-    header = [r"\toprule", *(_latex_row(r, ncols, header=True) for r in head)]
-    if head:
-        header.append(r"\midrule")
-    rows = [_latex_row(r, ncols, header=False) for r in body]
-
-    if len(body) > LONGTABLE_MIN_ROWS and ncols <= LONGTABLE_MAX_COLS:
-        # Long and narrow: a longtable breaks across pages at full size and
-        # repeats the header, instead of being shrunk onto one page.
-        lines = [rf"\begin{{longtable}}{{{aligns}}}"]
-        lines += ([caption_row] if caption else []) + header + [r"\endfirsthead"]
-        lines += header + [r"\endhead", r"\bottomrule", r"\endlastfoot"]
-        lines += rows + [r"\end{longtable}"]
-    else:
-        lines = [rf"\begin{{tabular}}{{{aligns}}}"]
-        lines += ([caption_row] if caption else []) + header
-        lines += rows + [r"\bottomrule", r"\end{tabular}"]
-    return "\n".join(lines)
 
 
 FIT_BOX_OPEN = r"\begin{adjustbox}{max totalsize={\linewidth}{0.85\textheight}}"
@@ -525,18 +236,6 @@ def fit_tabular(tex: str) -> str:
     if not tex[: match.start()].strip() and not tex[match.end():].strip():
         return f"\\begin{{center}}\n{boxed}\n\\end{{center}}\n"
     return tex[: match.start()] + boxed + tex[match.end():]
-
-
-def latex_table_looks_unescaped(tex: str) -> bool:
-    """Detect pandas LaTeX made without ``styler.format.escape='latex'``.
-
-    ``DataFrame.to_latex()`` does not escape by default, so a column called
-    ``test_loss`` produces a bare ``_`` and xelatex aborts. Such output is
-    replaced by our own (escaped) conversion of the HTML table.
-    """
-    stripped = re.sub(r"\\[\\_%#&$]", "", tex)            # escaped specials / row ends
-    stripped = re.sub(r"(?<!\\)\$.*?(?<!\\)\$", "", stripped)  # inline math
-    return bool(re.search(r"[_#%^]", stripped))
 
 
 # --------------------------------------------------------------------------
@@ -575,10 +274,10 @@ def clean_output(output: NotebookNode) -> NotebookNode | None:
     * stderr streams (warnings, tqdm bars) are dropped;
     * widget outputs (tqdm.auto / ipywidgets) are dropped;
     * object reprs like ``<matplotlib.lines.Line2D at 0x...>`` are dropped;
-    * HTML tables (pandas) get a ``text/latex`` booktabs version, because the
-      LaTeX exporter ignores ``text/html``; every LaTeX tabular is fitted to
-      the page (``fit_tabular``);
-    * ``text/html`` is removed so it cannot leak into LaTeX.
+    * ``text/html`` is removed: the LaTeX exporter cannot render it. Tables
+      reach the PDF through their ``text/latex`` form (``vae_utils.show_table``
+      provides one), fitted to the page by ``fit_tabular``; anything else falls
+      back to its ``text/plain`` form.
     """
     kind = output.get("output_type")
     if kind == "stream":
@@ -597,17 +296,7 @@ def clean_output(output: NotebookNode) -> NotebookNode | None:
         return None
     output = copy.deepcopy(output)
     data = output["data"]
-    html = data.pop("text/html", None)
-    if isinstance(html, list):
-        html = "".join(html)
-    if html and "<table" in html:
-        tex = data.get("text/latex")
-        if isinstance(tex, list):
-            tex = "".join(tex)
-        if not tex or latex_table_looks_unescaped(tex):
-            converted = html_table_to_latex(html)
-            if converted:
-                data["text/latex"] = converted
+    data.pop("text/html", None)
     if isinstance(data.get("text/latex"), list):
         data["text/latex"] = "".join(data["text/latex"])
     if data.get("text/latex"):

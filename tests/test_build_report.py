@@ -7,7 +7,6 @@ only where xelatex and pandoc are installed (scripts/install_pdf_tools.sh).
 from __future__ import annotations
 
 import importlib.util
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -29,63 +28,11 @@ def _load_build_report():
 
 br = _load_build_report()
 
-DF_HTML = """<div><style scoped>.dataframe tbody tr th {vertical-align: top;}</style>
-<table border="1" class="dataframe">
-  <thead>
-    <tr style="text-align: right;"><th></th><th>test_loss</th><th>acc %</th></tr>
-    <tr><th>model_id</th><th></th><th></th></tr>
-  </thead>
-  <tbody>
-    <tr><th>vae_a</th><td>101.5</td><td>0.91</td></tr>
-    <tr><th>vae&amp;b</th><td>99.25</td><td>NaN</td></tr>
-  </tbody>
-</table></div>"""
-
-
-def _table_output(latex: str | None = None) -> nbformat.NotebookNode:
-    data = {"text/html": DF_HTML, "text/plain": "  test_loss ..."}
-    if latex is not None:
-        data["text/latex"] = latex
-    return new_output("display_data", data=data)
-
-
-def test_html_table_becomes_escaped_booktabs_tabular():
-    tex = br.html_table_to_latex(DF_HTML)
-    assert tex.startswith(r"\begin{tabular}{lrr}")
-    assert r"\toprule" in tex and r"\midrule" in tex and r"\bottomrule" in tex
-    assert r"test\_loss" in tex and r"acc \%" in tex and r"vae\&b" in tex
-    assert "scoped" not in tex  # <style> content is skipped
-    # pandas' separate index-name row is folded into the header row
-    assert r"model\_id & test\_loss & acc \% \\" in tex
-
-
-def test_multiindex_columns_use_multicolumn():
-    html = """<table><thead>
-      <tr><th></th><th colspan="2">accuracy</th></tr>
-      <tr><th></th><th>mean</th><th>std</th></tr></thead>
-      <tbody><tr><th rowspan="2">kmeans</th><td>0.9</td><td>0.1</td></tr>
-      <tr><td>0.8</td><td>0.2</td></tr></tbody></table>"""
-    tex = br.html_table_to_latex(html)
-    assert r"\multicolumn{2}{c}{accuracy}" in tex
-    assert r"\cmidrule(lr){2-3}" in tex
-    assert " & 0.8 & 0.2 \\\\" in tex  # rowspan slot left empty
-
-
-def test_long_narrow_table_becomes_longtable():
-    rows = "".join(f"<tr><th>{i}</th><td>{i / 7:.3f}</td></tr>" for i in range(60))
-    tex = br.html_table_to_latex(f"<table><thead><tr><th></th><th>elbo</th></tr></thead><tbody>{rows}</tbody></table>")
-    assert tex.startswith(r"\begin{longtable}") and r"\endhead" in tex
-
-
-def test_unescaped_pandas_latex_is_replaced_but_escaped_latex_kept():
-    unescaped = "\\begin{tabular}{lrr}\n\\toprule\n & test_loss & acc % \\\\\n\\bottomrule\n\\end{tabular}\n"
-    escaped = unescaped.replace("test_loss", r"test\_loss").replace("acc %", r"acc \%")
-    assert br.latex_table_looks_unescaped(unescaped)
-    assert not br.latex_table_looks_unescaped(escaped)
-    assert br.clean_output(_table_output(unescaped))["data"]["text/latex"] != unescaped
-    kept = br.clean_output(_table_output(escaped))["data"]["text/latex"]
-    assert escaped.strip() in kept and kept.startswith(r"\begin{center}")
-    assert "text/html" not in br.clean_output(_table_output())["data"]
+def test_html_is_dropped_and_latex_table_kept():
+    latex = "\\begin{tabular}{lr}\na & 1 \\\\\n\\end{tabular}\n"
+    output = new_output("display_data", data={"text/html": "<table></table>", "text/latex": latex, "text/plain": "a 1"})
+    cleaned = br.clean_output(output)["data"]
+    assert "text/html" not in cleaned and "\\begin{tabular}" in cleaned["text/latex"]
 
 
 def test_fit_tabular_boxes_only_the_tabular():
@@ -161,14 +108,13 @@ def test_missing_toolchain_names_program(monkeypatch, tmp_path, capsys):
     assert "xelatex" in err and "install_pdf_tools.sh" in err
 
 
-@pytest.mark.skipif(
-    not (shutil.which("xelatex") and shutil.which("pandoc") and shutil.which("pdftotext")),
-    reason="PDF toolchain not installed (scripts/install_pdf_tools.sh)",
-)
 def test_end_to_end_pdf_has_table_text_and_no_code(tmp_path):
     cells = [
         new_markdown_cell("# Results"),
-        new_code_cell("display(df)", execution_count=3, outputs=[_table_output()]),
+        new_code_cell("show_table(df)", execution_count=3, outputs=[new_output("display_data", data={
+            "text/html": "<table></table>", "text/plain": "test_loss 101.5",
+            "text/latex": "\\begin{tabular}{lr}\ntest\\_loss & 101.5 \\\\\n\\end{tabular}\n",
+        })]),
         new_code_cell("import secret_code_marker", execution_count=4,
                       outputs=[new_output("stream", name="stdout", text="short stdout\n")]),
     ]
