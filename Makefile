@@ -32,11 +32,13 @@ venv: $(VENV)/.installed
 # Executed notebooks go to report/; each one is run with the same run folder and data folder.
 notebooks: venv
 	mkdir -p report
-	cd notebooks && for nb in $(NOTEBOOKS); do env -u CI \
-		../$(PY) -m papermill --cwd . $$nb.ipynb ../report/$$nb.ipynb \
-			-p run_dir $(RUN_DIR) \
-			$$( [ $$nb = 03_train ] && echo "-p epochs $(EPOCHS) -p retrain $(RETRAIN) -p max_minutes $(MAX_MINUTES)" ) \
-			|| exit 1; \
+	cd notebooks && for nb in $(NOTEBOOKS); do \
+		case $$nb in \
+			03_train) params="-p run_dir $(RUN_DIR) -p epochs $(EPOCHS) -p retrain $(RETRAIN) -p max_minutes $(MAX_MINUTES)" ;; \
+			04_latent_space) params="-p run_dir $(RUN_DIR)" ;; \
+			*) params="" ;; \
+		esac; \
+		env -u CI ../$(PY) -m papermill --cwd . $$nb.ipynb ../report/$$nb.ipynb $$params || exit 1; \
 	done
 
 # TeX, pandoc and poppler for nbconvert's PDF export (installed with apt-get when missing).

@@ -312,6 +312,11 @@ class VAE(nn.Module):
         return self.decode(z), mu, logvar
 
 
+def _model_device(model: nn.Module) -> torch.device:
+    """The device the model's weights live on (inputs must follow them there)."""
+    return next(model.parameters()).device
+
+
 def count_parameters(module: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
@@ -532,6 +537,7 @@ class TrainResult(NamedTuple):
     stop_reason: str
     best_epoch: int
     wall_seconds: float
+    environment: dict[str, Any]
 
 
 HISTORY_COLUMNS = [
@@ -612,6 +618,7 @@ def train(
 
     train_images = train_images.to(device)
     val_images = val_images.to(device) if val_images is not None else None
+    state.environment = environment_info(device)
     started = time.perf_counter()
     earlier_seconds = state.wall_seconds  # time spent before a resume counts towards the run's wall time
     stop_reason = state.stop_reason if is_final_stop(state.stop_reason) else ""
@@ -620,7 +627,7 @@ def train(
             stop_reason = f"reached epochs={config.epochs}"
             break
         if config.max_minutes is not None and (time.perf_counter() - started) / 60 >= config.max_minutes:
-            stop_reason = f"time budget of {config.max_minutes} minutes used"
+            stop_reason = f"time budget of {config.max_minutes:g} min for this session used (resume continues)"
             break
         epoch = state.epoch + 1
         tic = time.perf_counter()
@@ -673,7 +680,7 @@ def train(
     state.wall_seconds = wall
     if last_path.exists() and not stop_reason.startswith("non-finite"):
         _update_checkpoint_fields(last_path, stop_reason=stop_reason, wall_seconds=wall)
-    return TrainResult(model, history_frame(state.history), stop_reason, state.best_epoch, wall)
+    return TrainResult(model, history_frame(state.history), stop_reason, state.best_epoch, wall, state.environment)
 
 
 def _epoch_line(row: dict[str, float]) -> str:
@@ -736,6 +743,7 @@ class TrainingState:
     stop_reason: str = ""
     wall_seconds: float = 0.0
     history: list[dict[str, float]] = field(default_factory=list)
+    environment: dict[str, Any] = field(default_factory=dict)  # hardware and versions that trained it
 
 
 @contextlib.contextmanager
@@ -783,6 +791,7 @@ def save_checkpoint(
         "stop_reason": state.stop_reason,
         "wall_seconds": state.wall_seconds,
         "history": state.history,
+        "environment": state.environment,
     }
     if optimizer is not None:
         payload["optimizer"] = optimizer.state_dict()
@@ -856,6 +865,7 @@ def load_training_checkpoint(
         stop_reason=payload["stop_reason"],
         wall_seconds=payload.get("wall_seconds", 0.0),
         history=list(payload["history"]),
+        environment=dict(payload.get("environment", {})),
     )
 
 
@@ -938,8 +948,10 @@ def train_or_reuse(
         model, meta = load_model(weights, config.device)
         _check_architecture(weights, meta, config.z_dim)
         print(f"Reusing the trained weights in {weights.name} (pass retrain=True to train anew).")
+        write_history(meta["history"], run_dir / HISTORY_FILE)  # the history beside the weights it produced
         return TrainResult(
-            model, history_frame(meta["history"]), meta["stop_reason"], meta["best_epoch"], meta["wall_seconds"]
+            model, history_frame(meta["history"]), meta["stop_reason"], meta["best_epoch"], meta["wall_seconds"],
+            meta.get("environment") or {},
         )
     result = train(config, train_images, val_images, run_dir, resume=resume and not retrain, progress=progress)
     if result.best_epoch > 0:
@@ -960,7 +972,7 @@ def evaluate(model: VAE, images: torch.Tensor, batch_size: int = 512, seed: int 
     """
     was_training = model.training
     model.eval()
-    device = next(model.parameters()).device
+    device = _model_device(model)
     generator = torch.Generator(device=device).manual_seed(seed)
     sums = torch.zeros(3, device=device)
     for start in range(0, len(images), batch_size):
@@ -986,10 +998,11 @@ def environment_info(device: torch.device | str = "cpu") -> dict[str, Any]:
         "hardware": hardware,
         "torch_threads": torch.get_num_threads(),
         "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
-        "numpy": np.__version__,
-        "scikit-learn": sklearn.__version__,
+        # str(): torch's version is a TorchVersion, which weights_only loading refuses
+        "torch": str(torch.__version__),
+        "torchvision": str(torchvision.__version__),
+        "numpy": str(np.__version__),
+        "scikit-learn": str(sklearn.__version__),
     }
 
 
@@ -999,7 +1012,7 @@ def training_metrics(
     """Everything a reader needs to trust the numbers of a run, for metrics.json and the report."""
     history = result.history
     best = history.loc[history["epoch"] == result.best_epoch].iloc[0] if result.best_epoch else None
-    device = next(result.model.parameters()).device
+    device = _model_device(result.model)
     return {
         "config": config.to_dict(),
         "epochs_run": int(history["epoch"].max()) if len(history) else 0,
@@ -1012,7 +1025,7 @@ def training_metrics(
             t: float(best[f"val_{t}"]) for t in ("loss", "recon", "kl")
         },
         "test": {**test, "images": test_images, "eval_seed": eval_seed},
-        "environment": environment_info(device),
+        "environment": result.environment or environment_info(device),
     }
 
 
@@ -1063,11 +1076,6 @@ def write_json(data: dict[str, Any], path: str | os.PathLike) -> None:
 
 N_DIGITS = 10
 LOG_2PI = math.log(2 * math.pi)
-
-
-def _model_device(model: nn.Module) -> torch.device:
-    """The device the model's weights live on (inputs must follow them there)."""
-    return next(model.parameters()).device
 
 
 @torch.no_grad()
@@ -1278,8 +1286,12 @@ class DigitSampler:
         present = set(int(d) for d in self.cluster_to_digit[self.weights.numpy() > 0])
         return [d for d in range(N_DIGITS) if d not in present]
 
-    def sample(self, digit: int, n: int, generator: torch.Generator) -> torch.Tensor:
-        """Draw ``n`` latent codes [n, z] of one digit (CPU generator, so results do not depend on the device)."""
+    def sample(self, digit: int, n: int, generator: torch.Generator, temperature: float = 1.0) -> torch.Tensor:
+        """Draw ``n`` latent codes [n, z] of one digit (CPU generator, so results do not depend on the device).
+
+        ``temperature`` scales each cluster's standard deviation: below 1 trades
+        variety for samples closer to the cluster's centre.
+        """
         components = np.flatnonzero((self.cluster_to_digit == digit) & (self.weights.numpy() > 0))
         if len(components) == 0:
             raise ValueError(
@@ -1290,7 +1302,7 @@ class DigitSampler:
         components = torch.from_numpy(components)
         choice = components[torch.multinomial(self.weights[components], n, replacement=True, generator=generator)]
         eps = torch.randn(n, self.means.shape[1], generator=generator)
-        return self.means[choice] + (self.cholesky[choice] @ eps.unsqueeze(-1)).squeeze(-1)
+        return self.means[choice] + temperature * (self.cholesky[choice] @ eps.unsqueeze(-1)).squeeze(-1)
 
 
 def fit_digit_sampler(
@@ -1322,10 +1334,12 @@ def fit_digit_sampler(
     )
 
 
-def generate_digits(model: VAE, sampler: DigitSampler, n_per_digit: int, seed: int) -> torch.Tensor:
+def generate_digits(
+    model: VAE, sampler: DigitSampler, n_per_digit: int, seed: int, temperature: float = 1.0
+) -> torch.Tensor:
     """Decode ``n_per_digit`` cluster samples of every digit: [10, n, 1, 28, 28] pixel probabilities, fixed by ``seed``."""
     generator = torch.Generator().manual_seed(seed)
-    z = torch.cat([sampler.sample(digit, n_per_digit, generator) for digit in range(N_DIGITS)])
+    z = torch.cat([sampler.sample(digit, n_per_digit, generator, temperature) for digit in range(N_DIGITS)])
     return _decode_probabilities(model, z).reshape(N_DIGITS, n_per_digit, 1, 28, 28)
 
 
@@ -1635,6 +1649,8 @@ def latent_results(
     judged: pd.DataFrame,
     judged_prior: pd.DataFrame,
     judge_accuracy: float,
+    temperature: float,
+    judged_t1: dict[str, Any],
     elbo: dict[str, float],
     iw_nll: float,
     iw_samples: int,
@@ -1648,6 +1664,8 @@ def latent_results(
         "clustering_k10": metrics10,
         "k_sweep": sweep.to_dict(orient="records"),
         "sampler_clusters": n_clusters,
+        "sampler_temperature": temperature,
+        "judged_temperature_1": judged_t1,
         "judge_test_accuracy": judge_accuracy,
         "judged": {
             "samples_per_digit": int(judged["samples"].iloc[0]),
@@ -1675,7 +1693,8 @@ def course_report_comparison(results: dict[str, Any]) -> pd.DataFrame:
         ("loss", "training loss 'around 90'",
          f"test negative ELBO {results['test_negative_elbo']:.1f}, IW -log p(x) {results['test_iw_nll']:.1f} nats"),
         ("5 images per digit", "random prior samples titled by row",
-         f"cluster sampling; judged {judged['mean_accuracy']:.1%} correct (worst digit {judged['worst_digit']}: "
+         f"cluster sampling (k = {results['sampler_clusters']}, temperature {results['sampler_temperature']:g}); "
+         f"judged {judged['mean_accuracy']:.1%} correct (worst digit {judged['worst_digit']}: "
          f"{judged['min_accuracy']:.1%}), {judged['samples_per_digit']} samples per digit"),
         ("prior samples, rows titled 0-9", "presented as per-digit samples",
          f"judged {prior['mean_accuracy']:.1%} 'correct': chance level"),
@@ -1828,7 +1847,7 @@ def plot_loss_curves(history: pd.DataFrame, title: str = "Training curves") -> F
 def plot_reconstructions(model: VAE, images: torch.Tensor, title: str) -> Figure:
     """Test digits (top row) above their reconstructions sigmoid(decode(mu)) (bottom row)."""
     model.eval()
-    device = next(model.parameters()).device
+    device = _model_device(model)
     mu, _ = model.encode(images.to(device))
     recon = torch.sigmoid(model.decode(mu)).cpu()
     return plot_image_grid(torch.stack([images.cpu(), recon]), title, ["original", "reconstruction"])

@@ -106,3 +106,11 @@ def test_matrix_product_layers_equal_stock_convolutions():
     # other shapes fall back to the stock convolution
     big = torch.randn(2, 128, 5, 5)
     assert torch.equal(conv(big), nn.Conv2d.forward(conv, big))
+
+
+def test_temperature_zero_samples_the_cluster_centres():
+    latents, labels = _blobs()
+    fit = vu.fit_clusters(latents, labels, k=10, seed=0)
+    sampler = vu.fit_digit_sampler(latents, fit.kmeans.labels_, fit.cluster_to_digit)
+    z = sampler.sample(2, 5, torch.Generator().manual_seed(0), temperature=0.0)
+    assert torch.allclose(z, torch.from_numpy(latents[labels == 2].mean(0)).float().expand(5, -1), atol=1e-5)
