@@ -1768,11 +1768,6 @@ def save_figure(fig: Figure, path: str | os.PathLike) -> Path:
     return path
 
 
-def _image_array(images: torch.Tensor) -> np.ndarray:
-    """[..., 1, 28, 28] tensor -> [..., 28, 28] numpy array on the CPU for imshow."""
-    return images.detach().float().cpu().squeeze(-3).numpy()
-
-
 def plot_class_balance(labels: torch.Tensor, title: str) -> Figure:
     """Bar chart of images per digit: shows whether any class needs reweighting (MNIST: no)."""
 
@@ -1967,15 +1962,6 @@ def plot_latent_projection(
         handle.set_alpha(1)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    return fig
-
-
-def plot_image_row(images: torch.Tensor, title: str, labels: Sequence[str] | None = None) -> Figure:
-    """A single row of images [m, 1, 28, 28] (e.g. an interpolation), optionally captioned under each image."""
-    m = images.shape[0]
-    fig, ax = plt.subplots(figsize=(0.75 * m + 0.4, 1.5))
-    _show_mosaic(ax, images.unsqueeze(0), None, labels)
     ax.set_title(title)
     return fig
 
