@@ -1,6 +1,6 @@
 # Two commands do everything on a fresh machine:
-#   make report   train (or reuse the committed weights), analyse, and render report/report.pdf
-#   make test     unit tests plus every notebook executed by nbval in smoke mode
+#   make report   train (or continue / reuse the committed run), analyse, and render report/report.pdf
+#   make test     the README's test command: unit tests plus every notebook executed by nbval in smoke mode
 # Both create the virtualenv .venv from requirements.txt on first use.
 
 PYTHON ?= python3
@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 # MNIST folder: $MNIST_DATA_DIR if set, else ../shared/data when it exists, else data/ (torchvision downloads).
 MNIST_DATA_DIR ?= $(if $(wildcard ../shared/data/MNIST/raw),$(abspath ../shared/data),)
 export MNIST_DATA_DIR
-# Report parameters (override: make report EPOCHS=1250 RETRAIN=True RUN_DIR=models)
+# Report parameters, passed to every notebook that declares them (make report EPOCHS=1250 RETRAIN=True RUN_DIR=models)
 EPOCHS ?= 1250
 RUN_DIR ?= models
 RETRAIN ?= False
@@ -29,17 +29,10 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 
 venv: $(VENV)/.installed
 
-# Executed notebooks go to report/; each one is run with the same run folder and data folder.
+# Executed notebooks appear in report/ only when complete (scripts/run_notebooks.py); CI's smoke switch is unset.
 notebooks: venv
-	mkdir -p report
-	cd notebooks && for nb in $(NOTEBOOKS); do \
-		case $$nb in \
-			03_train) params="-p run_dir $(RUN_DIR) -p epochs $(EPOCHS) -p retrain $(RETRAIN) -p max_minutes $(MAX_MINUTES)" ;; \
-			04_latent_space) params="-p run_dir $(RUN_DIR)" ;; \
-			*) params="" ;; \
-		esac; \
-		env -u CI ../$(PY) -m papermill --cwd . $$nb.ipynb ../report/$$nb.ipynb $$params || exit 1; \
-	done
+	env -u CI $(PY) scripts/run_notebooks.py --output-dir report \
+		-p run_dir $(RUN_DIR) -p epochs $(EPOCHS) -p retrain $(RETRAIN) -p max_minutes $(MAX_MINUTES)
 
 # TeX, pandoc and poppler for nbconvert's PDF export (installed with apt-get when missing).
 pdf-tools:
@@ -51,8 +44,9 @@ pdf: venv pdf-tools
 
 report: notebooks pdf
 
+# The README's test command: pytest --nbval runs tests/ and notebooks/ (see pyproject.toml and conftest.py).
 test: venv pdf-tools
-	$(PY) -m pytest tests --nbval-lax notebooks
+	$(PY) -m pytest --nbval
 
 benchmark: venv
 	$(PY) benchmarks/train_throughput.py

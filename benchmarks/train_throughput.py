@@ -1,7 +1,7 @@
 """Training throughput: the project's loop against the course report's DataLoader loop.
 
 Both loops train the same VAE with the same Adam settings at batch 128, in one
-process on one device. The seed loop runs first, under the default runtime;
+process on one device. The course report's loop runs first, under the default runtime;
 then the project's CPU runtime settings (``vae_utils.tune_cpu_runtime``, which
 cannot be undone within a process) are applied and the project loops run.
 Each loop is timed over several rounds; medians and ratios are printed.
@@ -21,7 +21,7 @@ import torch
 import vae_utils as vu
 
 
-def seed_batches(batch_size: int, seed: int) -> Iterator[torch.Tensor]:
+def course_report_batches(batch_size: int, seed: int) -> Iterator[torch.Tensor]:
     """The course report's input pipeline: a DataLoader over PIL images converted by ToTensor."""
     from torchvision import datasets, transforms
 
@@ -34,11 +34,11 @@ def seed_batches(batch_size: int, seed: int) -> Iterator[torch.Tensor]:
             yield images
 
 
-def seed_model() -> vu.VAE:
-    """The seed notebook's model: the same layers and weights, built from stock torch.nn classes only.
+def course_report_model() -> vu.VAE:
+    """The course report's model: the same layers and weights, built from stock torch.nn classes only.
 
-    The project's VAE computes its two whole-input (transposed) convolutions as
-    matrix products and uses in-place ReLUs; the seed used stock layers throughout.
+    The project's VAE computes its two single-window (transposed) convolutions as
+    matrix products and uses in-place ReLUs; the course report used stock layers throughout.
     """
     model = vu.VAE()
     for layer in [*model.encoder, *model.decoder]:
@@ -49,12 +49,12 @@ def seed_model() -> vu.VAE:
     return model
 
 
-def seed_loop(device: torch.device, batch_size: int) -> Callable[[int], int]:
-    """The seed notebook's loop: stock model, plain Adam, batches from the DataLoader moved to the device."""
+def course_report_loop(device: torch.device, batch_size: int) -> Callable[[int], int]:
+    """The course report's loop: stock model, plain Adam, batches from the DataLoader moved to the device."""
     torch.manual_seed(0)
-    model = seed_model().to(device)
+    model = course_report_model().to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.99))
-    batches = seed_batches(batch_size, seed=0)
+    batches = course_report_batches(batch_size, seed=0)
 
     def run(n_batches: int) -> int:
         images = 0
@@ -79,21 +79,21 @@ def project_loop(
     torch.manual_seed(0)
     config = vu.TrainConfig(batch_size=batch_size)
     model = vu.VAE().to(device).to(memory_format=torch.channels_last)
-    optimizer = vu._make_optimizer(model, config, device)
+    optimizer = vu.make_optimizer(model, config, device)
     step_model = torch.compile(model) if compile_model else model
     images = vu.load_mnist(train=True).images.to(device)
     generator = torch.Generator().manual_seed(0)
 
     def batches() -> Iterator[torch.Tensor]:
         while True:
-            yield from vu.iterate_minibatches(images, batch_size, generator)
+            yield from vu.minibatches(images, batch_size, generator)
 
     stream = batches()
 
     def run(n_batches: int) -> int:
         count = 0
         for _ in range(n_batches):
-            batch = vu._to_memory_format(next(stream), True)
+            batch = vu.to_memory_format(next(stream), True)
             vu.train_step(step_model, optimizer, batch)
             count += len(batch)
         return count
@@ -122,7 +122,7 @@ def time_loop(run: Callable[[int], int], args: argparse.Namespace, device: torch
 
 
 def main() -> None:
-    """Time the seed loop, then the project loop(s), and print medians and ratios."""
+    """Time the course report's loop, then the project loop(s), and print medians and ratios."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batches", type=int, default=50, help="timed steps per round")
     parser.add_argument("--rounds", type=int, default=5)
@@ -133,9 +133,9 @@ def main() -> None:
     args = parser.parse_args()
 
     device = vu.resolve_device(args.device)
-    results = {"seed DataLoader loop": time_loop(seed_loop(device, args.batch_size), args, device)}
+    results = {"course report loop": time_loop(course_report_loop(device, args.batch_size), args, device)}
     if device.type == "cpu":
-        vu.tune_cpu_runtime()  # as vae_utils.train does; process-wide, so only after the seed's rounds
+        vu.tune_cpu_runtime()  # as vae_utils.train does; process-wide, so only after the course report's rounds
     else:
         torch.backends.cudnn.benchmark = True
     results["project loop"] = time_loop(project_loop(device, args.batch_size), args, device)
@@ -147,7 +147,7 @@ def main() -> None:
     info = vu.environment_info(device)
     print(f"device: {info['hardware']} ({device}), torch {info['torch']}, {info['torch_threads']} threads")
     print(f"batch {args.batch_size}, {args.rounds} rounds x {args.batches} steps, median images/s:")
-    baseline = statistics.median(results["seed DataLoader loop"])
+    baseline = statistics.median(results["course report loop"])
     for name, values in results.items():
         median = statistics.median(values)
         print(f"  {name:32s} {median:10.0f} img/s   {median / baseline:5.2f}x   rounds: "

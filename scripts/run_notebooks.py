@@ -1,0 +1,73 @@
+#!/usr/bin/env python
+"""Execute the report notebooks in order with papermill; each executed notebook appears in the output folder only when complete.
+
+Papermill writes its output cell by cell, so it writes into ``build/report/`` and the finished file is moved into place.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import papermill
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ["01_data_exploration", "02_model_summary", "03_train", "04_latent_space"]
+WORK_DIR = ROOT / "build" / "report"  # same file system as report/, so the final move is atomic
+
+
+def parse_value(text: str) -> Any:
+    """A -p value as papermill's -p does: a Python literal when it is one (1250, 1e-4, None, True), else the string."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def notebook_parameters(path: Path, given: dict[str, Any]) -> dict[str, Any]:
+    """The subset of ``given`` that this notebook's parameters cell declares (each notebook takes only its own)."""
+    declared = papermill.inspect_notebook(str(path))
+    return {name: value for name, value in given.items() if name in declared}
+
+
+def run_notebook(name: str, output_dir: Path, given: dict[str, Any]) -> Path:
+    """Execute one notebook into the work folder, then move it into ``output_dir`` in one step."""
+    source = ROOT / "notebooks" / f"{name}.ipynb"
+    partial = WORK_DIR / f"{name}.ipynb"
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    parameters = notebook_parameters(source, given)
+    print(f"{name}: {parameters or 'default parameters'}", flush=True)
+    papermill.execute_notebook(
+        str(source), str(partial), parameters=parameters, cwd=str(source.parent), progress_bar=False,
+    )
+    output_dir.mkdir(parents=True, exist_ok=True)
+    final = output_dir / partial.name
+    os.replace(partial, final)
+    return final
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the selected notebooks in order; stop at the first failure, leaving earlier results in place."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--output-dir", type=Path, default=ROOT / "report")
+    parser.add_argument("--notebooks", nargs="+", default=NOTEBOOKS, choices=NOTEBOOKS)
+    parser.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                        help="a parameter for every notebook that declares it, e.g. -p epochs 1250")
+    args = parser.parse_args(argv)
+    given = {name: parse_value(value) for name, value in args.p}
+    for name in args.notebooks:
+        try:
+            run_notebook(name, args.output_dir, given)
+        except papermill.PapermillExecutionError as error:
+            print(f"error: {name} failed ({error.ename}: {error.evalue}); the partial run is in "
+                  f"{WORK_DIR.relative_to(ROOT) / (name + '.ipynb')}, {args.output_dir} is unchanged", file=sys.stderr)
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

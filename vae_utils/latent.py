@@ -1,0 +1,244 @@
+"""The latent space: encode images, cluster the codes and name clusters after digits, and measure what the codes hold.
+
+Also the importance-weighted likelihood, interpolations and traversals that look inside the model.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from scipy.optimize import linear_sum_assignment
+from sklearn.cluster import KMeans
+from sklearn.decomposition import PCA
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+from sklearn.metrics.cluster import contingency_matrix
+from tqdm import tqdm
+
+from . import checks
+from .data import IMAGE_SHAPE, N_DIGITS, batched
+from .model import VAE, eval_mode, kl_divergence, model_device
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+def encode_gaussian(model: VAE, images: torch.Tensor, batch_size: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and log-variance of q(z|x) for many images, in batches, returned on the CPU."""
+    device = model_device(model)
+    mus, logvars = [], []
+    with eval_mode(model):
+        for batch in batched(images, batch_size):
+            mu, logvar = model.encode(batch.to(device))
+            mus.append(mu.float().cpu())
+            logvars.append(logvar.float().cpu())
+    return torch.cat(mus), torch.cat(logvars)
+
+
+def encode_means(model: VAE, images: torch.Tensor, batch_size: int = 1024) -> np.ndarray:
+    """Posterior means E_q[z|x] as float64 [N, z]: the deterministic code of each image that clustering uses."""
+    return encode_gaussian(model, images, batch_size)[0].double().numpy()
+
+
+def decode_probabilities(model: VAE, z: torch.Tensor | np.ndarray, batch_size: int = 1024) -> torch.Tensor:
+    """Pixel probabilities sigmoid(decoder(z)), shape [N, 1, 28, 28], on the CPU."""
+    device = model_device(model)
+    z = torch.as_tensor(z, dtype=torch.float32)
+    with eval_mode(model):
+        out = [torch.sigmoid(model.decode(batch.to(device))).float().cpu() for batch in batched(z, batch_size)]
+    return torch.cat(out) if out else torch.empty(0, *IMAGE_SHAPE)
+
+
+def label_clusters(cluster_ids: np.ndarray, labels: np.ndarray, n_clusters: int) -> np.ndarray:
+    """Name each cluster by the digit most of its members are, so clusters become a digit classifier.
+
+    A cluster without members gets -1; ties go to the smaller digit.
+    """
+    cluster_ids, labels = np.asarray(cluster_ids), np.asarray(labels)
+    cluster_to_digit = np.full(n_clusters, -1, dtype=np.int64)
+    for cluster in range(n_clusters):
+        members = labels[cluster_ids == cluster]
+        if len(members):
+            cluster_to_digit[cluster] = int(np.bincount(members, minlength=N_DIGITS).argmax())
+    return cluster_to_digit
+
+
+def hungarian_accuracy(cluster_ids: np.ndarray, labels: np.ndarray) -> float:
+    """Accuracy under the best one-to-one cluster-to-digit matching: the standard unsupervised clustering accuracy.
+
+    Unlike majority voting it cannot name two clusters after the same digit, so it
+    penalises a digit split over several clusters.
+    """
+    counts = contingency_matrix(np.asarray(labels), np.asarray(cluster_ids))  # rows digits, columns clusters
+    rows, cols = linear_sum_assignment(counts, maximize=True)
+    return float(counts[rows, cols].sum() / counts.sum())
+
+
+def clustering_metrics(
+    cluster_ids: np.ndarray, cluster_to_digit: np.ndarray, labels: np.ndarray, n_clusters: int
+) -> dict[str, float]:
+    """How well clusters match digits, from several angles, since each single score has a blind spot.
+
+    ``cluster_to_digit`` should come from the training set (``label_clusters``) so
+    that test accuracy is an honest held-out number. 'accuracy_hungarian' is NaN
+    unless there are exactly 10 clusters. Purity uses each cluster's majority on the
+    images passed in, so on the training set it equals 'accuracy_majority'.
+    """
+    cluster_ids, labels = np.asarray(cluster_ids), np.asarray(labels)
+    predicted = np.asarray(cluster_to_digit)[cluster_ids]
+    counts = contingency_matrix(labels, cluster_ids)
+    return {
+        "accuracy_majority": float(np.mean(predicted == labels)),
+        "accuracy_hungarian": hungarian_accuracy(cluster_ids, labels) if n_clusters == N_DIGITS else float("nan"),
+        "purity": float(counts.max(axis=0).sum() / counts.sum()),
+        "nmi": float(normalized_mutual_info_score(labels, cluster_ids)),
+        "ari": float(adjusted_rand_score(labels, cluster_ids)),
+    }
+
+
+class ClusterFit(NamedTuple):
+    """k-means on training latents plus the digit that names each cluster."""
+
+    kmeans: KMeans
+    cluster_to_digit: np.ndarray
+
+    @property
+    def k(self) -> int:
+        """Number of clusters."""
+        return len(self.cluster_to_digit)
+
+    def predict_digit(self, latents: np.ndarray) -> np.ndarray:
+        """The digit named by the cluster each code falls in (-1 for an unnamed cluster)."""
+        return self.cluster_to_digit[self.kmeans.predict(np.asarray(latents, dtype=np.float64))]
+
+
+def fit_clusters(latents: np.ndarray, labels: np.ndarray, k: int, seed: int) -> ClusterFit:
+    """k-means on training latents (10 restarts avoid poor local optima), each cluster named by majority vote."""
+    checks.check_int("k", k, low=1, high=len(latents))
+    kmeans = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(np.asarray(latents, dtype=np.float64))
+    return ClusterFit(kmeans, label_clusters(kmeans.labels_, np.asarray(labels), k))
+
+
+def evaluate_clusters(fit: ClusterFit, latents: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """Clustering metrics of ``fit`` on any split (cluster names always come from the training set)."""
+    ids = fit.kmeans.predict(np.asarray(latents, dtype=np.float64))
+    return clustering_metrics(ids, fit.cluster_to_digit, np.asarray(labels), fit.k)
+
+
+def cluster_sweep(
+    train_latents: np.ndarray, train_labels: np.ndarray, test_latents: np.ndarray, test_labels: np.ndarray,
+    k_values: Sequence[int], seed: int,
+) -> pd.DataFrame:
+    """Clustering metrics for several k on train and test: shows what over-clustering buys."""
+    rows = []
+    for k in tqdm(list(k_values), desc="k-means sweep", leave=False):
+        fit = fit_clusters(train_latents, train_labels, k, seed)
+        digits_named = len(set(fit.cluster_to_digit.tolist()) - {-1})
+        for split, latents, labels in (("train", train_latents, train_labels), ("test", test_latents, test_labels)):
+            rows.append({"k": k, "split": split, "digits named": digits_named, **evaluate_clusters(fit, latents, labels)})
+    return pd.DataFrame(rows)
+
+
+def project_pca(
+    latents: np.ndarray, centres: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """Project latents (and cluster centres, with the same map) onto the first two principal axes for plotting.
+
+    Returns (latents_2d, centres_2d or None, explained variance ratio of the two axes).
+    PCA rather than t-SNE: it is linear, so distances between centres stay meaningful.
+    """
+    pca = PCA(n_components=2).fit(np.asarray(latents, dtype=np.float64))
+    centres_2d = None if centres is None else pca.transform(np.asarray(centres, dtype=np.float64))
+    return pca.transform(latents), centres_2d, pca.explained_variance_ratio_
+
+
+def project_tsne(latents: np.ndarray, seed: int) -> np.ndarray:
+    """2-D t-SNE of latent codes: neighbourhoods are kept, distances between groups are not."""
+    from sklearn.manifold import TSNE
+
+    return TSNE(n_components=2, init="pca", perplexity=30, random_state=seed).fit_transform(
+        np.asarray(latents, dtype=np.float64)
+    )
+
+
+def digit_centres(fit: ClusterFit, digits: Sequence[int]) -> list[torch.Tensor]:
+    """Centre of the largest cluster named after each digit (for interpolations)."""
+    sizes = np.bincount(fit.kmeans.labels_, minlength=fit.k)
+    centres = []
+    for digit in digits:
+        clusters = np.flatnonzero(fit.cluster_to_digit == digit)
+        if len(clusters) == 0:
+            raise ValueError(f"no cluster is named after digit {digit}; use more clusters")
+        centres.append(torch.from_numpy(fit.kmeans.cluster_centers_[clusters[sizes[clusters].argmax()]]).float())
+    return centres
+
+
+def kl_per_dimension(model: VAE, images: torch.Tensor, batch_size: int = 1024) -> np.ndarray:
+    """Mean KL(q(z_u|x) || N(0, 1)) per latent dimension [z] in nats: near-zero dimensions carry no information."""
+    mu, logvar = encode_gaussian(model, images, batch_size)
+    return kl_divergence(mu, logvar).double().mean(dim=0).numpy()
+
+
+def active_units(model: VAE, images: torch.Tensor, threshold: float = 0.01) -> tuple[int, np.ndarray]:
+    """Count dimensions whose posterior mean varies across images (Burda et al. 2016: Cov_x(E_q[z_u]) > 0.01).
+
+    Returns (number of active units, variance of the mean per dimension [z]). A
+    dimension whose mean is the same for every image is ignored by the decoder.
+    """
+    variance = encode_means(model, images).var(axis=0)
+    return int((variance > threshold).sum()), variance
+
+
+def importance_weighted_nll(
+    model: VAE, images: torch.Tensor, k: int = 100, batch_size: int = 32, seed: int = 0, progress: bool = True
+) -> float:
+    """Estimate -log p(x) in nats per image with ``k`` importance samples from q(z|x) (Burda et al. 2016).
+
+    The negative ELBO only bounds -log p(x) from above; this estimate is tighter
+    (never above the ELBO in expectation, converging to -log p(x) as k grows), so
+    the gap shows how much the ELBO understates the model. The Bernoulli
+    likelihood is applied to grey-level pixels as in training, so the number is
+    comparable with ``evaluate``'s negative ELBO, not with binarised-MNIST papers.
+    """
+    checks.check_int("k", k, low=1)
+    device = model_device(model)
+    generator = torch.Generator().manual_seed(seed)  # CPU noise: the same draws on every device
+    total = 0.0
+    n_batches = math.ceil(len(images) / batch_size)
+    with eval_mode(model):
+        for x in tqdm(batched(images, batch_size), total=n_batches, desc=f"IW-NLL (k={k})", leave=False,
+                      disable=not progress):
+            x = x.to(device)
+            mu, logvar = model.encode(x)
+            eps = torch.randn((k, *mu.shape), generator=generator).to(device=device, dtype=mu.dtype)
+            z = mu + torch.exp(0.5 * logvar) * eps  # [k, B, z]
+            log_q = -0.5 * (eps.pow(2) + logvar + LOG_2PI).sum(-1)
+            log_prior = -0.5 * (z.pow(2) + LOG_2PI).sum(-1)
+            logits = model.decode(z.reshape(-1, z.shape[-1])).reshape(k, *x.shape)
+            log_lik = -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").flatten(2).sum(-1)
+            log_w = (log_lik + log_prior - log_q).double()  # [k, B]
+            total -= (torch.logsumexp(log_w, dim=0) - math.log(k)).sum().item()
+    return total / len(images)
+
+
+def latent_interpolation(model: VAE, z_start: torch.Tensor, z_end: torch.Tensor, steps: int) -> torch.Tensor:
+    """Decode evenly spaced points between two codes: [steps, 1, 28, 28]; smooth morphs show a continuous latent space."""
+    t = torch.linspace(0, 1, steps).unsqueeze(1)
+    z = (1 - t) * z_start.detach().cpu().float().reshape(1, -1) + t * z_end.detach().cpu().float().reshape(1, -1)
+    return decode_probabilities(model, z)
+
+
+def latent_traversal(model: VAE, base_z: torch.Tensor, dims: Sequence[int], values: torch.Tensor) -> torch.Tensor:
+    """Decode ``base_z`` with one coordinate at a time set to each of ``values``: [len(dims), len(values), 1, 28, 28].
+
+    Shows what each latent dimension controls. ``values`` are absolute coordinates,
+    not offsets from ``base_z`` (the prior's scale, e.g. -3..3, makes them comparable).
+    """
+    values = torch.as_tensor(values, dtype=torch.float32).flatten()
+    z = torch.as_tensor(base_z, dtype=torch.float32).reshape(1, 1, -1).repeat(len(dims), len(values), 1)
+    for row, dim in enumerate(dims):
+        z[row, :, dim] = values
+    return decode_probabilities(model, z.reshape(-1, z.shape[-1])).reshape(len(dims), len(values), *IMAGE_SHAPE)

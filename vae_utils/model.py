@@ -1,0 +1,175 @@
+"""The course report's convolutional VAE, its loss (the negative ELBO) and small model helpers.
+
+Layer for layer the torchsummary table of the course report; ``vae_loss`` names the ELBO's two terms.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+from typing import Iterator, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data import IMAGE_SHAPE
+
+
+def _single_window(layer: nn.Conv2d | nn.ConvTranspose2d, x: torch.Tensor) -> tuple[int, int] | None:
+    """Padding (rows, cols) when a (transposed) convolution sees its whole input in one window, else None.
+
+    Then every output element is a dot product with the same weights, so the layer is
+    exactly one matrix product over the kernel taps that land on the input.
+    """
+    (h, w), (kh, kw), (ph, pw) = x.shape[-2:], layer.kernel_size, layer.padding
+    one_window = (h + 2 * ph - kh) // layer.stride[0] == 0 and (w + 2 * pw - kw) // layer.stride[1] == 0
+    plain = layer.groups == 1 and layer.dilation == (1, 1) and getattr(layer, "output_padding", (0, 0)) == (0, 0)
+    fits = ph + h <= kh and pw + w <= kw
+    return (ph, pw) if one_window and plain and fits and layer.padding_mode == "zeros" else None
+
+
+# Why these two classes exist: on the CPU, oneDNN's convolution is several times
+# slower than a matrix product for the degenerate shapes 3x3 -> 1x1 (Conv2d-7) and
+# 1x1 -> 3x3 (ConvTranspose2d-14). They compute exactly the same function with the
+# same parameters, keep the stock class names so torchsummary prints the course
+# report's rows, and tests/test_model.py checks outputs and gradients against nn's.
+
+
+class Conv2d(nn.Conv2d):
+    """``nn.Conv2d`` that computes a single-window convolution (3x3 -> 1x1) as one ``F.linear``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Matrix product over the kernel taps that land on the input, else the ordinary convolution."""
+        pad = _single_window(self, x) if x.dim() == 4 else None
+        if pad is None:
+            return super().forward(x)
+        (ph, pw), (h, w) = pad, x.shape[-2:]
+        weight = self.weight[:, :, ph : ph + h, pw : pw + w].reshape(self.out_channels, -1)
+        return F.linear(x.reshape(len(x), -1), weight, self.bias).view(len(x), self.out_channels, 1, 1)
+
+
+class ConvTranspose2d(nn.ConvTranspose2d):
+    """``nn.ConvTranspose2d`` that computes a 1x1 input (1x1 -> kxk) as one matrix product."""
+
+    def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
+        """Matrix product for an unpadded 1x1 input, else the ordinary transposed convolution."""
+        if output_size is not None or x.dim() != 4 or x.shape[-2:] != (1, 1) or _single_window(self, x) != (0, 0):
+            return super().forward(x, output_size)
+        out = (x.reshape(len(x), -1) @ self.weight.reshape(self.in_channels, -1)).view(
+            len(x), self.out_channels, *self.kernel_size
+        )
+        return out if self.bias is None else out + self.bias.view(1, -1, 1, 1)
+
+
+class VAE(nn.Module):
+    """The course report's convolutional VAE: 1,234,143 parameters for z_dim=15.
+
+    Encoder: four 4x4 stride-2 convolutions, 28 -> 14 -> 7 -> 3 -> 1 pixels with
+    32/64/128/256 channels, then one Linear giving the mean and log-variance of
+    q(z|x). Decoder: Linear to 256, Unflatten, ReLU, then transposed convolutions
+    1 -> 3 -> 7 -> 14 -> 28 (kernels 3, 5, 4, 4). It returns logits;
+    ``torch.sigmoid(logits)`` gives the Bernoulli pixel probabilities.
+    """
+
+    def __init__(self, z_dim: int = 15):
+        super().__init__()
+        self.z_dim = z_dim
+        self.encoder = nn.Sequential(
+            nn.Conv2d(1, 32, 4, 2, 1), nn.ReLU(inplace=True),  # 28 -> 14
+            nn.Conv2d(32, 64, 4, 2, 1), nn.ReLU(inplace=True),  # 14 -> 7
+            nn.Conv2d(64, 128, 4, 2, 1), nn.ReLU(inplace=True),  # 7 -> 3
+            Conv2d(128, 256, 4, 2, 1), nn.ReLU(inplace=True),  # 3 -> 1, a matrix product
+            nn.Flatten(),
+            nn.Linear(256, 2 * z_dim),  # mean and log-variance
+        )
+        self.decoder = nn.Sequential(
+            nn.Linear(z_dim, 256),
+            nn.Unflatten(1, (256, 1, 1)), nn.ReLU(inplace=True),
+            ConvTranspose2d(256, 128, 3), nn.ReLU(inplace=True),  # 1 -> 3, a matrix product
+            nn.ConvTranspose2d(128, 64, 5, 2, 1), nn.ReLU(inplace=True),  # 3 -> 7
+            nn.ConvTranspose2d(64, 32, 4, 2, 1), nn.ReLU(inplace=True),  # 7 -> 14
+            nn.ConvTranspose2d(32, 1, 4, 2, 1),  # 14 -> 28, logits
+        )
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return the mean and log-variance of the Gaussian q(z|x)."""
+        mu, logvar = self.encoder(x).chunk(2, dim=1)
+        return mu, logvar
+
+    def reparameterize(
+        self, mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """z = mu + sigma * eps with eps ~ N(0, I), so gradients flow through mu and sigma."""
+        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        return mu + torch.exp(0.5 * logvar) * eps
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Map latent codes to pixel logits of shape [N, 1, 28, 28]."""
+        return self.decoder(z)
+
+    def forward(
+        self, x: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Encode, sample z once, decode: returns (logits, mu, logvar)."""
+        mu, logvar = self.encode(x)
+        z = self.reparameterize(mu, logvar, generator)
+        return self.decode(z), mu, logvar
+
+
+class LossTerms(NamedTuple):
+    """Batch sums of the two ELBO terms and their total (all in nats)."""
+
+    loss: torch.Tensor
+    recon: torch.Tensor
+    kl: torch.Tensor
+
+
+def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(q(z|x) || N(0, I)) per image and latent dimension, in closed form (shape of mu)."""
+    return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp())
+
+
+def vae_loss(logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> LossTerms:
+    """Negative ELBO of a batch: Bernoulli reconstruction (BCE with logits) plus KL, summed.
+
+    Sums over pixels, latent dimensions and images as in the course report (its
+    learning rate was tuned for a summed loss); divide by the batch size for nats
+    per image.
+    """
+    recon = F.binary_cross_entropy_with_logits(logits, x, reduction="sum")
+    kl = kl_divergence(mu, logvar).sum()
+    return LossTerms(recon + kl, recon, kl)
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Switch ``model`` to eval mode without gradients for the block, then restore its previous mode."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield model
+    finally:
+        model.train(was_training)
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device the model's weights live on (inputs must follow them there)."""
+    return next(model.parameters()).device
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def summary_text(model: nn.Module, input_size: tuple[int, ...] = IMAGE_SHAPE) -> str:
+    """The text that ``torchsummary.summary`` prints for ``model`` (run on a CPU copy)."""
+    from torchsummary import summary
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        summary(copy.deepcopy(model).cpu(), input_size, device="cpu")
+    return buffer.getvalue()

@@ -1,0 +1,116 @@
+"""Where the project's files live, the names of the files in a run folder, and safe ways to write them.
+
+Every write goes through ``atomic_path``: an interrupted run never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Files of a run folder (``run_dir``): one folder holds a whole run and everything derived from it.
+LAST_CHECKPOINT = "last.pt"  # resumable state, written every epoch
+BEST_CHECKPOINT = "best.pt"  # weights of the best validation epoch
+WEIGHTS_FILE = "vae_mnist.pt"  # the finished run: best weights plus the whole history, no optimizer
+HISTORY_FILE = "history.csv"
+METRICS_FILE = "metrics.json"
+JUDGE_FILE = "judge_cnn.pt"
+LATENT_METRICS_FILE = "latent_metrics.json"
+GENERATED_FILE = "generated_digits.npz"
+
+
+def project_path(path: str | os.PathLike) -> Path:
+    """Resolve a relative path against the project root, so notebooks, tests and papermill agree.
+
+    Jupyter, nbval and papermill each start kernels in a different working
+    directory; anchoring relative paths at the project root makes ``figures``
+    mean the same folder for all of them.
+    """
+    path = Path(path).expanduser()
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def display_path(path: str | os.PathLike) -> str:
+    """A path for printing: relative to the project when inside it, else only its last two parts.
+
+    Notebook outputs are committed, so they must not name folders of the machine that ran them.
+    """
+    path = Path(path).resolve()
+    try:
+        return str(path.relative_to(PROJECT_ROOT))
+    except ValueError:
+        return str(Path("...", *path.parts[-2:]))
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; when the block succeeds, flush it to disk and move it into place.
+
+    ``os.replace`` is atomic on one file system, and the fsync before it makes sure
+    the renamed file has its content even after a power cut. An exception or a kill
+    leaves the previous file intact and no temporary file behind (on exceptions).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are meant to be shared
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically; returns the path."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and arrays as plain Python numbers and lists, the only kinds JSON holds."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} cannot be written as JSON")
+
+
+def write_json(data: dict[str, Any], path: str | os.PathLike) -> None:
+    """Write JSON atomically with stable formatting (sorted keys, so diffs of committed results stay small)."""
+    text = json.dumps(data, indent=2, sort_keys=True, default=_plain)
+    write_bytes(path, (text + "\n").encode("utf-8"))
+
+
+def read_json(path: str | os.PathLike, what: str) -> dict[str, Any]:
+    """Read a JSON object written by ``write_json``; a damaged file raises ValueError naming the file and the fix."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(
+            f"{what} '{display_path(path)}' is unreadable ({type(error).__name__}: {error}); "
+            "delete it and run the notebook that writes it again"
+        ) from error
+    if not isinstance(data, dict):
+        raise ValueError(f"{what} '{display_path(path)}' does not hold a JSON object; delete it and rebuild it")
+    return data
+
+
+def figures_dir(path: str | os.PathLike | None, smoke_test: bool) -> Path:
+    """Where a notebook writes its PNGs: ``figures/``, or ``build/smoke/figures`` for smoke runs.
+
+    Smoke runs (CI) must never overwrite the committed figures of the real run.
+    """
+    folder = project_path(path or ("build/smoke/figures" if smoke_test else "figures"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

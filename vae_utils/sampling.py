@@ -1,0 +1,219 @@
+"""Per-digit samplers: latent regions tied to digits by clusters named from the training labels, then decoded.
+
+No classifier takes part in sampling; the judge in ``judge.py`` only judges what comes out.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from sklearn.mixture import GaussianMixture
+
+from . import checks
+from .data import IMAGE_SHAPE, N_DIGITS
+from .latent import ClusterFit, decode_probabilities, fit_clusters, label_clusters
+from .model import VAE
+from .paths import atomic_path, display_path
+
+
+@dataclass
+class DigitSampler:
+    """A Gaussian mixture in latent space whose components are named after digits: sample digit d from its components.
+
+    Why not the prior: N(0, I) says nothing about which digit a code is, and one
+    digit's codes form compact, correlated clouds far from N(0, I). A Gaussian
+    with a cloud's mean and full covariance keeps samples where the decoder was
+    trained; weighting a digit's components by their share of its training images
+    draws its styles (a 7 with or without a bar) in the proportions of the data.
+    """
+
+    name: str
+    means: torch.Tensor  # [K, z]
+    covariances: torch.Tensor  # [K, z, z]
+    weights: torch.Tensor  # [K], sampling weight of each component within its digit
+    component_to_digit: np.ndarray  # [K], -1 for a component that names no digit
+    cholesky: torch.Tensor = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Factorise once in float64: covariances of near-collapsed latent dimensions are close to singular.
+        self.cholesky = torch.linalg.cholesky(self.covariances.double()).float()
+
+    def missing_digits(self) -> list[int]:
+        """Digits that no component with weight is named after, so that they cannot be sampled."""
+        present = set(int(d) for d in self.component_to_digit[self.weights.numpy() > 0])
+        return [d for d in range(N_DIGITS) if d not in present]
+
+    def components_of(self, digit: int) -> np.ndarray:
+        """Indices of the components that sample ``digit``."""
+        return np.flatnonzero((self.component_to_digit == digit) & (self.weights.numpy() > 0))
+
+    def sample(self, digit: int, n: int, generator: torch.Generator, temperature: float = 1.0) -> torch.Tensor:
+        """Draw ``n`` latent codes [n, z] of one digit with a CPU generator (same draws on every device).
+
+        ``temperature`` scales each component's standard deviation: below 1 trades
+        variety for samples closer to the component's centre.
+        """
+        checks.check_number("temperature", temperature, low=0, low_open=True)
+        components = self.components_of(digit)
+        if len(components) == 0:
+            raise ValueError(
+                f"no component of the {self.name} sampler is named after digit {digit}; fit it with more "
+                "clusters so that every digit wins the majority of at least one"
+            )
+        components = torch.from_numpy(components)
+        choice = components[torch.multinomial(self.weights[components], n, replacement=True, generator=generator)]
+        eps = torch.randn(n, self.means.shape[1], generator=generator)
+        return self.means[choice] + temperature * (self.cholesky[choice] @ eps.unsqueeze(-1)).squeeze(-1)
+
+
+@dataclass
+class PriorSampler:
+    """The course report's way: z ~ N(0, T^2 I) whatever the digit, so a row's title is only a title."""
+
+    z_dim: int
+    name: str = "prior N(0, I), rows titled 0-9"
+
+    def sample(self, digit: int, n: int, generator: torch.Generator, temperature: float = 1.0) -> torch.Tensor:
+        """Draw ``n`` codes from the prior; ``digit`` is ignored, as it was in the course report."""
+        checks.check_number("temperature", temperature, low=0, low_open=True)
+        return temperature * torch.randn(n, self.z_dim, generator=generator)
+
+
+def cluster_purity(cluster_ids: np.ndarray, labels: np.ndarray, n_clusters: int) -> np.ndarray:
+    """Share of each cluster's training images that carry its majority digit (0 for an empty cluster)."""
+    counts = np.zeros((n_clusters, N_DIGITS))
+    np.add.at(counts, (np.asarray(cluster_ids), np.asarray(labels)), 1)
+    sizes = counts.sum(axis=1)
+    return np.divide(counts.max(axis=1), sizes, out=np.zeros(n_clusters), where=sizes > 0)
+
+
+def _drop_impure(weights: np.ndarray, purity: np.ndarray, to_digit: np.ndarray, min_purity: float) -> np.ndarray:
+    """Zero the weight of components below ``min_purity``, but keep each digit's purest one so no digit is lost."""
+    kept = weights * (purity >= min_purity)
+    for digit in range(N_DIGITS):
+        own = np.flatnonzero(to_digit == digit)
+        if len(own) and kept[own].sum() == 0:
+            purest = own[purity[own].argmax()]
+            kept[purest] = weights[purest]
+    return kept
+
+
+def fit_cluster_sampler(
+    latents: np.ndarray, labels: np.ndarray, fit: ClusterFit, min_purity: float = 0.0, ridge: float = 1e-4,
+) -> DigitSampler:
+    """One full-covariance Gaussian per k-means cluster, fitted to its members' training codes.
+
+    Components are weighted by cluster size; ``min_purity`` > 0 leaves out clusters
+    whose majority digit is less than that share of their members (impure clusters
+    sit on the border between digits, where samples are ambiguous).
+    """
+    checks.check_number("min_purity", min_purity, low=0, high=1)
+    latents = np.asarray(latents, dtype=np.float64)
+    ids = fit.kmeans.labels_
+    z_dim = latents.shape[1]
+    means = np.zeros((fit.k, z_dim))
+    covariances = np.tile(ridge * np.eye(z_dim), (fit.k, 1, 1))  # the ridge keeps Cholesky defined
+    sizes = np.bincount(ids, minlength=fit.k).astype(np.float64)
+    for cluster in range(fit.k):
+        members = latents[ids == cluster]
+        if len(members) >= 1:
+            means[cluster] = members.mean(axis=0)
+        if len(members) >= 2:  # one member has no spread; the ridge alone stands in for it
+            covariances[cluster] += np.cov(members, rowvar=False)
+    purity = cluster_purity(ids, labels, fit.k)
+    weights = _drop_impure(sizes, purity, fit.cluster_to_digit, min_purity) if min_purity > 0 else sizes
+    name = f"k-means k = {fit.k}" + (f", clusters >= {min_purity:.0%} pure" if min_purity > 0 else "")
+    return DigitSampler(
+        name=name,
+        means=torch.from_numpy(means).float(),
+        covariances=torch.from_numpy(covariances).float(),
+        weights=torch.from_numpy(weights / weights.sum()).float(),
+        component_to_digit=fit.cluster_to_digit.copy(),
+    )
+
+
+def fit_mixture_sampler(
+    latents: np.ndarray, labels: np.ndarray, n_components: int, seed: int, min_purity: float = 0.0,
+) -> DigitSampler:
+    """An ex-post Gaussian mixture on the training codes (Ghosh et al. 2020), its components named by majority vote.
+
+    Unlike k-means, the mixture fits each component's shape together with the
+    partition, so components follow the elongated clouds of the latent space.
+    """
+    checks.check_int("n_components", n_components, low=N_DIGITS, high=len(latents))
+    latents = np.asarray(latents, dtype=np.float64)
+    mixture = GaussianMixture(n_components, covariance_type="full", reg_covar=1e-4, random_state=seed).fit(latents)
+    ids = mixture.predict(latents)
+    to_digit = label_clusters(ids, labels, n_components)
+    purity = cluster_purity(ids, labels, n_components)
+    weights = mixture.weights_ * (to_digit >= 0)
+    if min_purity > 0:
+        weights = _drop_impure(weights, purity, to_digit, min_purity)
+    name = f"Gaussian mixture, {n_components} components" + (f", >= {min_purity:.0%} pure" if min_purity > 0 else "")
+    return DigitSampler(
+        name=name,
+        means=torch.from_numpy(mixture.means_).float(),
+        covariances=torch.from_numpy(mixture.covariances_).float(),
+        weights=torch.from_numpy(weights / weights.sum()).float(),
+        component_to_digit=to_digit,
+    )
+
+
+def sample_latents(sampler: DigitSampler | PriorSampler, n_per_digit: int, seed: int, temperature: float) -> torch.Tensor:
+    """Codes for every digit, [10 * n, z], digit-major, fixed by ``seed``."""
+    checks.check_int("n_per_digit", n_per_digit, low=1)
+    generator = torch.Generator().manual_seed(seed)
+    return torch.cat([sampler.sample(digit, n_per_digit, generator, temperature) for digit in range(N_DIGITS)])
+
+
+def generate_digits(
+    model: VAE, sampler: DigitSampler | PriorSampler, n_per_digit: int, seed: int, temperature: float = 1.0
+) -> torch.Tensor:
+    """Decode ``n_per_digit`` samples of every digit: [10, n, 1, 28, 28] pixel probabilities, fixed by ``seed``."""
+    z = sample_latents(sampler, n_per_digit, seed, temperature)
+    return decode_probabilities(model, z).reshape(N_DIGITS, n_per_digit, *IMAGE_SHAPE)
+
+
+def save_generated(images: torch.Tensor, path: str | os.PathLike) -> None:
+    """Save generated digits as ``images`` float32 [10, n, 28, 28] in [0, 1] for judging without the model."""
+    array = images.detach().cpu().float().clamp(0, 1).reshape(*images.shape[:2], *IMAGE_SHAPE[1:]).numpy()
+    with atomic_path(path) as tmp:
+        # Through a file handle: given a name, numpy would append '.npz' to the temporary name.
+        with open(tmp, "wb") as handle:
+            np.savez_compressed(handle, images=array)
+
+
+def load_generated(path: str | os.PathLike) -> torch.Tensor:
+    """Read ``save_generated``'s file back as [10, n, 1, 28, 28], refusing a file of another shape or range."""
+    shown = display_path(path)
+    try:
+        with np.load(path) as data:
+            images = data["images"]
+    except Exception as error:
+        raise ValueError(f"'{shown}' is not a generated-digits file ({type(error).__name__}); delete it and run "
+                         "notebooks/04_latent_space.ipynb again") from error
+    if images.ndim != 4 or images.shape[0] != N_DIGITS or images.shape[2:] != IMAGE_SHAPE[1:]:
+        raise ValueError(f"'{shown}' holds images of shape {list(images.shape)}, expected [10, n, 28, 28] "
+                         "(row d = digit d); delete it and run notebooks/04_latent_space.ipynb again")
+    if not np.isfinite(images).all() or images.min() < 0 or images.max() > 1:
+        raise ValueError(f"'{shown}' holds values outside [0, 1]; delete it and run notebooks/04_latent_space.ipynb again")
+    return torch.from_numpy(images).float().unsqueeze(2)
+
+
+def build_samplers(
+    latents: np.ndarray, labels: np.ndarray, cluster_counts: list[int], mixture_components: int,
+    min_purity: float, seed: int,
+) -> list[DigitSampler | PriorSampler]:
+    """Every sampler the report compares: the course report's prior, k-means Gaussians for each k, the
+    largest k without its impure clusters, and an ex-post Gaussian mixture."""
+    fits = {k: fit_clusters(latents, labels, k, seed) for k in cluster_counts}
+    largest = max(cluster_counts)
+    return [
+        PriorSampler(latents.shape[1]),
+        *(fit_cluster_sampler(latents, labels, fits[k]) for k in cluster_counts),
+        fit_cluster_sampler(latents, labels, fits[largest], min_purity=min_purity),
+        fit_mixture_sampler(latents, labels, mixture_components, seed),
+    ]
