@@ -39,12 +39,12 @@ from .training import (
 from .latent import (
     LOG_2PI, encode_gaussian, encode_means, decode_probabilities, label_clusters, hungarian_accuracy,
     clustering_metrics, ClusterFit, fit_clusters, evaluate_clusters, cluster_sweep, project_pca, project_tsne,
-    digit_centres, kl_per_dimension, active_units, importance_weighted_nll, latent_interpolation,
+    digit_means, kl_per_dimension, active_units, importance_weighted_nll, latent_interpolation,
     latent_traversal,
 )
 from .sampling import (
-    DigitSampler, PriorSampler, cluster_purity, fit_cluster_sampler, fit_mixture_sampler, sample_latents,
-    generate_digits, save_generated, load_generated,
+    DigitSampler, PriorSampler, cluster_purity, fit_cluster_sampler, fit_mixture, mixture_sampler,
+    sample_latents, generate_digits, save_generated, load_generated, build_samplers,
 )
 from .judge import (
     JUDGE_FORMAT, PRDC_NEAREST_K, DigitClassifier, train_classifier, classify, judge_features,
@@ -59,9 +59,10 @@ from .plots import (
     plot_k_sweep, plot_tradeoff, plot_side_by_side,
 )
 from .report import (
-    METRIC_NAMES, QUALITY_NAMES, format_table, table_latex, show_table, split_summary, layer_table,
-    parameter_counts, shape_walkthrough, training_details_table, loss_table, metrics_frame, quality_table,
-    comparison_table, likelihood_table, course_report_comparison,
+    METRIC_NAMES, QUALITY_NAMES, format_table, table_latex, show_table, show_markdown, split_summary,
+    layer_table, parameter_counts, shape_walkthrough, training_details_table, loss_table, metrics_frame,
+    quality_table, comparison_table, quality_summary_table, likelihood_table, course_report_comparison,
+    conclusion,
 )
 
 __all__ = [
@@ -81,19 +82,20 @@ __all__ = [
     "minibatches", "train_step", "evaluate", "TrainResult", "train", "plan_training", "train_or_reuse",
     "training_metrics", "LOG_2PI", "encode_gaussian", "encode_means", "decode_probabilities",
     "label_clusters", "hungarian_accuracy", "clustering_metrics", "ClusterFit", "fit_clusters",
-    "evaluate_clusters", "cluster_sweep", "project_pca", "project_tsne", "digit_centres", "kl_per_dimension",
+    "evaluate_clusters", "cluster_sweep", "project_pca", "project_tsne", "digit_means", "kl_per_dimension",
     "active_units", "importance_weighted_nll", "latent_interpolation", "latent_traversal", "DigitSampler",
-    "PriorSampler", "cluster_purity", "fit_cluster_sampler", "fit_mixture_sampler", "sample_latents",
-    "generate_digits", "save_generated", "load_generated", "JUDGE_FORMAT", "PRDC_NEAREST_K",
-    "DigitClassifier", "train_classifier", "classify", "judge_features", "classifier_accuracy",
-    "load_or_train_classifier", "judge_generated", "judged_summary", "prdc", "frechet_distance",
-    "RealFeatures", "real_features", "generation_quality", "real_digits", "summarise_quality",
-    "compare_samplers", "choose_operating_point", "FIGURE_DPI", "TARGET_ACCURACY", "save_and_show",
-    "plot_class_balance", "plot_examples_per_digit", "plot_mean_images", "plot_intensity_histogram",
-    "plot_image_grid", "plot_loss_curves", "plot_reconstructions", "plot_digit_grid", "plot_confusion",
-    "plot_judged_accuracy", "plot_latent_projection", "plot_traversal", "plot_kl_per_dimension",
-    "plot_k_sweep", "plot_tradeoff", "plot_side_by_side", "METRIC_NAMES", "QUALITY_NAMES", "format_table",
-    "table_latex", "show_table", "split_summary", "layer_table", "parameter_counts", "shape_walkthrough",
-    "training_details_table", "loss_table", "metrics_frame", "quality_table", "comparison_table",
-    "likelihood_table", "course_report_comparison",
+    "PriorSampler", "cluster_purity", "fit_cluster_sampler", "fit_mixture", "mixture_sampler",
+    "sample_latents", "generate_digits", "save_generated", "load_generated", "build_samplers", "JUDGE_FORMAT",
+    "PRDC_NEAREST_K", "DigitClassifier", "train_classifier", "classify", "judge_features",
+    "classifier_accuracy", "load_or_train_classifier", "judge_generated", "judged_summary", "prdc",
+    "frechet_distance", "RealFeatures", "real_features", "generation_quality", "real_digits",
+    "summarise_quality", "compare_samplers", "choose_operating_point", "FIGURE_DPI", "TARGET_ACCURACY",
+    "save_and_show", "plot_class_balance", "plot_examples_per_digit", "plot_mean_images",
+    "plot_intensity_histogram", "plot_image_grid", "plot_loss_curves", "plot_reconstructions",
+    "plot_digit_grid", "plot_confusion", "plot_judged_accuracy", "plot_latent_projection", "plot_traversal",
+    "plot_kl_per_dimension", "plot_k_sweep", "plot_tradeoff", "plot_side_by_side", "METRIC_NAMES",
+    "QUALITY_NAMES", "format_table", "table_latex", "show_table", "show_markdown", "split_summary",
+    "layer_table", "parameter_counts", "shape_walkthrough", "training_details_table", "loss_table",
+    "metrics_frame", "quality_table", "comparison_table", "quality_summary_table", "likelihood_table",
+    "course_report_comparison", "conclusion",
 ]

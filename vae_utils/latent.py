@@ -164,16 +164,10 @@ def project_tsne(latents: np.ndarray, seed: int) -> np.ndarray:
     )
 
 
-def digit_centres(fit: ClusterFit, digits: Sequence[int]) -> list[torch.Tensor]:
-    """Centre of the largest cluster named after each digit (for interpolations)."""
-    sizes = np.bincount(fit.kmeans.labels_, minlength=fit.k)
-    centres = []
-    for digit in digits:
-        clusters = np.flatnonzero(fit.cluster_to_digit == digit)
-        if len(clusters) == 0:
-            raise ValueError(f"no cluster is named after digit {digit}; use more clusters")
-        centres.append(torch.from_numpy(fit.kmeans.cluster_centers_[clusters[sizes[clusters].argmax()]]).float())
-    return centres
+def digit_means(latents: np.ndarray, labels: np.ndarray, digits: Sequence[int]) -> list[torch.Tensor]:
+    """Mean training code of each digit in ``digits`` (end points for interpolations)."""
+    latents, labels = np.asarray(latents), np.asarray(labels)
+    return [torch.from_numpy(latents[labels == digit].mean(axis=0)).float() for digit in digits]
 
 
 def kl_per_dimension(model: VAE, images: torch.Tensor, batch_size: int = 1024) -> np.ndarray:

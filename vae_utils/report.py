@@ -189,7 +189,11 @@ def quality_table(quality: pd.DataFrame) -> pd.DataFrame:
 def comparison_table(comparison: pd.DataFrame) -> pd.DataFrame:
     """``compare_samplers`` output with reader-facing column names, worst digit shown with its accuracy."""
     table = comparison.copy()
-    table["worst digit"] = [f"{d} ({a:.1%})" for d, a in zip(table["worst_digit"], table["min_accuracy"])]
+    table["worst digit"] = [
+        f"cannot draw {m}" if m else f"{int(d)} ({a:.1%})"
+        for d, a, m in zip(table["worst_digit"], table["min_accuracy"], table["missing digits"])
+    ]
+    table = table.drop(columns=["missing digits", "tied to digits"])
     table = table.drop(columns=["worst_digit", "min_accuracy"]).rename(columns=QUALITY_NAMES)
     return table.rename(columns={"temperature": "T"})
 

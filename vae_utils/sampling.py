@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from sklearn.mixture import GaussianMixture
+from tqdm import tqdm
 
 from . import checks
 from .data import IMAGE_SHAPE, N_DIGITS
@@ -76,6 +77,10 @@ class PriorSampler:
     z_dim: int
     name: str = "prior N(0, I), rows titled 0-9"
 
+    def missing_digits(self) -> list[int]:
+        """None: the prior draws a code for any row title."""
+        return []
+
     def sample(self, digit: int, n: int, generator: torch.Generator, temperature: float = 1.0) -> torch.Tensor:
         """Draw ``n`` codes from the prior; ``digit`` is ignored, as it was in the course report."""
         checks.check_number("temperature", temperature, low=0, low_open=True)
@@ -135,24 +140,29 @@ def fit_cluster_sampler(
     )
 
 
-def fit_mixture_sampler(
-    latents: np.ndarray, labels: np.ndarray, n_components: int, seed: int, min_purity: float = 0.0,
-) -> DigitSampler:
-    """An ex-post Gaussian mixture on the training codes (Ghosh et al. 2020), its components named by majority vote.
+def fit_mixture(latents: np.ndarray, n_components: int, seed: int) -> GaussianMixture:
+    """An ex-post Gaussian mixture on the training codes (Ghosh et al. 2020), full covariance.
 
     Unlike k-means, the mixture fits each component's shape together with the
     partition, so components follow the elongated clouds of the latent space.
     """
     checks.check_int("n_components", n_components, low=N_DIGITS, high=len(latents))
-    latents = np.asarray(latents, dtype=np.float64)
-    mixture = GaussianMixture(n_components, covariance_type="full", reg_covar=1e-4, random_state=seed).fit(latents)
-    ids = mixture.predict(latents)
-    to_digit = label_clusters(ids, labels, n_components)
-    purity = cluster_purity(ids, labels, n_components)
+    mixture = GaussianMixture(n_components, covariance_type="full", reg_covar=1e-4, random_state=seed)
+    return mixture.fit(np.asarray(latents, dtype=np.float64))
+
+
+def mixture_sampler(
+    mixture: GaussianMixture, latents: np.ndarray, labels: np.ndarray, min_purity: float = 0.0,
+) -> DigitSampler:
+    """Sample digits from a fitted mixture whose components are named by majority vote of their training codes."""
+    checks.check_number("min_purity", min_purity, low=0, high=1)
+    ids = mixture.predict(np.asarray(latents, dtype=np.float64))
+    k = mixture.n_components
+    to_digit = label_clusters(ids, labels, k)
     weights = mixture.weights_ * (to_digit >= 0)
     if min_purity > 0:
-        weights = _drop_impure(weights, purity, to_digit, min_purity)
-    name = f"Gaussian mixture, {n_components} components" + (f", >= {min_purity:.0%} pure" if min_purity > 0 else "")
+        weights = _drop_impure(weights, cluster_purity(ids, labels, k), to_digit, min_purity)
+    name = f"Gaussian mixture, {k} components" + (f", >= {min_purity:.0%} pure" if min_purity > 0 else "")
     return DigitSampler(
         name=name,
         means=torch.from_numpy(mixture.means_).float(),
@@ -207,13 +217,15 @@ def build_samplers(
     latents: np.ndarray, labels: np.ndarray, cluster_counts: list[int], mixture_components: int,
     min_purity: float, seed: int,
 ) -> list[DigitSampler | PriorSampler]:
-    """Every sampler the report compares: the course report's prior, k-means Gaussians for each k, the
-    largest k without its impure clusters, and an ex-post Gaussian mixture."""
-    fits = {k: fit_clusters(latents, labels, k, seed) for k in cluster_counts}
-    largest = max(cluster_counts)
+    """Every sampler the report compares: the course report's prior, k-means Gaussians for each k, and an
+    ex-post Gaussian mixture; the largest k-means and the mixture also without their impure clusters."""
+    fits = {k: fit_clusters(latents, labels, k, seed) for k in tqdm(cluster_counts, desc="k-means", leave=False)}
+    largest = fits[max(cluster_counts)]
+    mixture = fit_mixture(latents, mixture_components, seed)
     return [
         PriorSampler(latents.shape[1]),
         *(fit_cluster_sampler(latents, labels, fits[k]) for k in cluster_counts),
-        fit_cluster_sampler(latents, labels, fits[largest], min_purity=min_purity),
-        fit_mixture_sampler(latents, labels, mixture_components, seed),
+        fit_cluster_sampler(latents, labels, largest, min_purity=min_purity),
+        mixture_sampler(mixture, latents, labels),
+        mixture_sampler(mixture, latents, labels, min_purity=min_purity),
     ]
