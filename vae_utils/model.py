@@ -17,15 +17,15 @@ from torch import nn
 from .data import IMAGE_SHAPE
 
 
-def _single_window(layer: nn.Conv2d | nn.ConvTranspose2d, x: torch.Tensor) -> tuple[int, int] | None:
-    """Padding (rows, cols) when a (transposed) convolution sees its whole input in one window, else None.
+def _single_window(layer: nn.Conv2d, x: torch.Tensor) -> tuple[int, int] | None:
+    """Padding (rows, cols) when a convolution sees its whole input in one window, else None.
 
     Then every output element is a dot product with the same weights, so the layer is
     exactly one matrix product over the kernel taps that land on the input.
     """
     (h, w), (kh, kw), (ph, pw) = x.shape[-2:], layer.kernel_size, layer.padding
     one_window = (h + 2 * ph - kh) // layer.stride[0] == 0 and (w + 2 * pw - kw) // layer.stride[1] == 0
-    plain = layer.groups == 1 and layer.dilation == (1, 1) and getattr(layer, "output_padding", (0, 0)) == (0, 0)
+    plain = layer.groups == 1 and layer.dilation == (1, 1)
     fits = ph + h <= kh and pw + w <= kw
     return (ph, pw) if one_window and plain and fits and layer.padding_mode == "zeros" else None
 
@@ -55,7 +55,8 @@ class ConvTranspose2d(nn.ConvTranspose2d):
 
     def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
         """Matrix product for an unpadded 1x1 input, else the ordinary transposed convolution."""
-        if output_size is not None or x.dim() != 4 or x.shape[-2:] != (1, 1) or _single_window(self, x) != (0, 0):
+        plain = self.padding == (0, 0) and self.output_padding == (0, 0) and self.dilation == (1, 1)
+        if output_size is not None or x.dim() != 4 or x.shape[-2:] != (1, 1) or not plain or self.groups != 1:
             return super().forward(x, output_size)
         out = (x.reshape(len(x), -1) @ self.weight.reshape(self.in_channels, -1)).view(
             len(x), self.out_channels, *self.kernel_size
