@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import vae_utils
 import vae_utils as vu
 
 
@@ -76,11 +77,12 @@ def test_failed_download_into_default_folder_explains_fixes(tmp_path, monkeypatc
         raise OSError("network unreachable")
 
     monkeypatch.delenv(vu.DATA_DIR_ENV, raising=False)
-    monkeypatch.setattr(vu, "DEFAULT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setattr(vae_utils.data, "DEFAULT_DATA_DIR", str(tmp_path / "data"))  # where load_mnist looks it up
     monkeypatch.setattr(torchvision.datasets, "MNIST", offline)
     with pytest.raises(vu.MNISTDataError, match="download failed: network unreachable") as error:
         vu.load_mnist(train=False)
     assert vu.DATA_DIR_ENV in str(error.value)
+    assert str(tmp_path / "data") in str(error.value)  # the patched default folder, not the project's data/
 
 
 def test_environment_variable_chooses_the_folder(tmp_path, monkeypatch):

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
+import vae_utils
 import vae_utils as vu
 
 WORKER = Path(__file__).with_name("train_worker.py")
@@ -58,9 +59,9 @@ def test_sigkilled_run_resumes_to_the_same_weights(tmp_path):
 
 
 def _train(run_dir, small_train_images, epochs=1, **overrides):
-    train, val = vu.train_val_split(small_train_images, 128, seed=0)
+    train_set, val_set = vu.train_val_split(small_train_images, 128, seed=0)
     config = vu.TrainConfig(epochs=epochs, val_size=128, **overrides)
-    return vu.train(config, train.images, val.images, run_dir, progress=False)
+    return vu.train(config, train_set.images, val_set.images, run_dir, progress=False)
 
 
 def test_truncated_checkpoint_gives_clear_error(tmp_path, small_train_images):
@@ -75,7 +76,7 @@ def test_truncated_checkpoint_gives_clear_error(tmp_path, small_train_images):
 
 def test_checkpoint_of_other_latent_size_is_refused(tmp_path, small_train_images):
     _train(tmp_path, small_train_images)
-    with pytest.raises(vu.CheckpointError, match="z_dim"):
+    with pytest.raises(vu.CheckpointError, match="another network"):
         _train(tmp_path, small_train_images, epochs=2, z_dim=10)
 
 
@@ -88,7 +89,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, small_tr
         terms = real_loss(*args)
         return vu.LossTerms(terms.loss * float("nan"), terms.recon, terms.kl)
 
-    monkeypatch.setattr(vu, "vae_loss", exploding_loss)
+    monkeypatch.setattr(vae_utils.training, "vae_loss", exploding_loss)  # where train_step looks it up
     result = _train(tmp_path, small_train_images, epochs=3)
     assert result.stop_reason.startswith("non-finite loss in epoch 2")
     checkpoint = torch.load(tmp_path / vu.LAST_CHECKPOINT, weights_only=True)
@@ -99,9 +100,10 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, small_tr
 
 def test_early_stopping_restores_best_weights(tmp_path, small_train_images, monkeypatch):
     losses = iter([300.0, 310.0, 320.0, 330.0])
-    monkeypatch.setattr(vu, "evaluate", lambda *a, **k: {"loss": next(losses), "recon": 0.0, "kl": 0.0})
+    fake = lambda *a, **k: {"loss": next(losses), "recon": 0.0, "kl": 0.0}  # noqa: E731
+    monkeypatch.setattr(vae_utils.training, "evaluate", fake)  # where train looks it up
     result = _train(tmp_path, small_train_images, epochs=10, patience=2)
-    assert result.stop_reason.startswith(vu.EARLY_STOP_PREFIX)
+    assert result.stop_reason.startswith("early stopping")
     assert result.best_epoch == 1 and len(result.history) == 3
     best = _weights(tmp_path / vu.BEST_CHECKPOINT)
     assert all(torch.equal(best[k], v) for k, v in result.model.state_dict().items())
@@ -114,12 +116,17 @@ def test_exported_weights_are_reused_without_training(tmp_path, small_train_imag
     first = _train(tmp_path, small_train_images, epochs=1)
     vu.export_weights(tmp_path)
     (tmp_path / vu.LAST_CHECKPOINT).unlink()
-    config = vu.TrainConfig(epochs=5, val_size=128)
+    config = vu.TrainConfig(epochs=1, val_size=128)
     reused = vu.train_or_reuse(config, None, None, tmp_path, progress=False)
     assert len(reused.history) == 1
     assert all(torch.equal(a, b) for a, b in zip(first.model.state_dict().values(), reused.model.state_dict().values()))
 
 
-def test_time_budget_stops_cleanly(tmp_path, small_train_images):
-    result = _train(tmp_path, small_train_images, epochs=50, max_minutes=0.0)
-    assert result.stop_reason.startswith("time budget") and len(result.history) == 0
+def test_time_budget_stops_cleanly_and_a_rerun_continues(tmp_path, small_train_images):
+    result = _train(tmp_path, small_train_images, epochs=50, max_minutes=1e-6)
+    assert result.stop_reason.startswith("time budget") and len(result.history) == 1  # checked between epochs
+    config = vu.TrainConfig(epochs=3, val_size=128)
+    train_set, val_set = vu.train_val_split(small_train_images, 128, seed=0)
+    assert vu.plan_training(config, tmp_path) == "continue"
+    again = vu.train_or_reuse(config, train_set.images, val_set.images, tmp_path, progress=False)
+    assert len(again.history) == 3 and again.stop_reason == "reached epochs=3"

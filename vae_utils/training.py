@@ -18,7 +18,7 @@ from tqdm import tqdm  # text bars: work in terminals, papermill and JupyterLab 
 
 from . import checks
 from .checkpoint import (
-    HISTORY_COLUMNS, CheckpointError, TrainingState, check_history_file, export_weights, history_frame,
+    HISTORY_COLUMNS, CheckpointError, TrainingState, check_architecture, check_history_file, export_weights, history_frame,
     is_final_stop, load_checkpoint, model_from_payload, restore_training_state, save_checkpoint,
     state_from_payload, update_checkpoint_fields, write_history,
 )
@@ -212,7 +212,9 @@ def train(
 
     last_path = run_dir / LAST_CHECKPOINT
     if resume and last_path.exists():
-        state = restore_training_state(load_checkpoint(last_path), model, optimizer, generator)
+        payload = load_checkpoint(last_path)
+        check_architecture(last_path, payload, config.z_dim)
+        state = restore_training_state(payload, model, optimizer, generator)
         print(f"Continuing the run in {display_path(run_dir)}: {state.epoch} epochs done, best epoch {state.best_epoch}.")
 
     train_images = train_images.to(device)
@@ -317,7 +319,7 @@ def plan_training(config: TrainConfig, run_dir: str | os.PathLike, retrain: bool
             f"'{display_path(weights)}' holds an unfinished run ({payload['epoch']} of {config.epochs} epochs) "
             f"without its resumable state '{LAST_CHECKPOINT}'; restore that file to continue, or pass retrain=True"
         )
-    limit = f" (epoch limit raised from {saved_epochs} to {config.epochs})" if saved_epochs != config.epochs else ""
+    limit = f" (epoch limit now {config.epochs}, was {saved_epochs})" if saved_epochs != config.epochs else ""
     print(f"Continuing the unfinished run in {display_path(run_dir)}: {payload['epoch']} of {config.epochs} epochs done{limit}.")
     return "continue"
 
