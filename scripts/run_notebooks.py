@@ -34,10 +34,10 @@ def notebook_parameters(path: Path, given: dict[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in given.items() if name in declared}
 
 
-def run_notebook(name: str, output_dir: Path, given: dict[str, Any]) -> Path:
+def run_notebook(name: str, output_dir: Path, given: dict[str, Any], work_dir: Path = WORK_DIR) -> Path:
     """Execute one notebook into the work folder, then move it into ``output_dir`` in one step."""
     source = ROOT / "notebooks" / f"{name}.ipynb"
-    partial = WORK_DIR / f"{name}.ipynb"
+    partial = work_dir / f"{name}.ipynb"
     partial.parent.mkdir(parents=True, exist_ok=True)
     parameters = notebook_parameters(source, given)
     print(f"{name}: {parameters or 'default parameters'}", flush=True)
@@ -55,16 +55,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--output-dir", type=Path, default=ROOT / "report")
     parser.add_argument("--notebooks", nargs="+", default=NOTEBOOKS, choices=NOTEBOOKS)
+    parser.add_argument("--work-dir", type=Path, default=WORK_DIR,
+                        help="where notebooks are executed; keep it on the output folder's file system")
     parser.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                         help="a parameter for every notebook that declares it, e.g. -p epochs 1250")
     args = parser.parse_args(argv)
     given = {name: parse_value(value) for name, value in args.p}
     for name in args.notebooks:
         try:
-            run_notebook(name, args.output_dir, given)
+            run_notebook(name, args.output_dir, given, args.work_dir)
         except papermill.PapermillExecutionError as error:
             print(f"error: {name} failed ({error.ename}: {error.evalue}); the partial run is in "
-                  f"{WORK_DIR.relative_to(ROOT) / (name + '.ipynb')}, {args.output_dir} is unchanged", file=sys.stderr)
+                  f"{args.work_dir / (name + '.ipynb')}, {args.output_dir} is unchanged", file=sys.stderr)
             return 1
     return 0
 

@@ -8,14 +8,6 @@ import torch
 import vae_utils as vu
 
 
-def _blobs(per_digit: int = 60, seed: int = 0):
-    """Ten well-separated Gaussian blobs in 15-d, one per digit."""
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(scale=20.0, size=(10, 15))
-    labels = np.repeat(np.arange(10), per_digit)
-    return centres[labels] + rng.normal(scale=0.5, size=(len(labels), 15)), labels
-
-
 def _features(n=200, shift=0.0, seed=0):
     rng = np.random.default_rng(seed)
     data = rng.normal(size=(n, 8)).astype(np.float32)
@@ -51,8 +43,8 @@ def test_frechet_distance_survives_a_feature_that_never_fires():
 
 
 @pytest.mark.parametrize("kind", ["k-means", "mixture"])
-def test_sampler_draws_fall_in_the_clusters_named_after_the_digit(kind):
-    latents, labels = _blobs()
+def test_sampler_draws_fall_in_the_clusters_named_after_the_digit(kind, digit_blobs):
+    latents, labels = digit_blobs
     fit = vu.fit_clusters(latents, labels, k=10, seed=0)
     if kind == "k-means":
         sampler = vu.fit_cluster_sampler(latents, labels, fit)
@@ -66,8 +58,8 @@ def test_sampler_draws_fall_in_the_clusters_named_after_the_digit(kind):
         assert (sampler.component_to_digit[nearest] == digit).all()
 
 
-def test_min_purity_leaves_out_impure_clusters_but_never_a_digit():
-    latents, labels = _blobs()
+def test_min_purity_leaves_out_impure_clusters_but_never_a_digit(digit_blobs):
+    latents, labels = digit_blobs
     labels = labels.copy()
     labels[np.flatnonzero(labels == 3)[:25]] = 5  # blob 3: 35 threes, 25 fives: digit 3's only cluster, impure
     labels[np.flatnonzero(labels == 7)[:9]] = 1  # blob 7: 85% sevens, impure ...
@@ -125,8 +117,8 @@ def test_operating_point_needs_a_sampler_that_draws_every_digit():
         vu.choose_operating_point(untied, min_digit_accuracy=0.0, min_mean_accuracy=0.0)
 
 
-def test_generated_digits_shape_range_and_round_trip(tmp_path):
-    latents, labels = _blobs()
+def test_generated_digits_shape_range_and_round_trip(tmp_path, digit_blobs):
+    latents, labels = digit_blobs
     sampler = vu.fit_cluster_sampler(latents, labels, vu.fit_clusters(latents, labels, k=10, seed=0))
     images = vu.generate_digits(vu.VAE(), sampler, n_per_digit=4, seed=3)
     assert images.shape == (10, 4, 1, 28, 28) and 0 <= float(images.min()) and float(images.max()) <= 1

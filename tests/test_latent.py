@@ -7,15 +7,6 @@ import torch
 import vae_utils as vu
 
 
-def _blobs(seed: int = 0, per_digit: int = 40):
-    """Ten well-separated Gaussian blobs in 15-d, one per digit: clustering must recover them exactly."""
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(scale=20.0, size=(10, 15))
-    labels = np.repeat(np.arange(10), per_digit)
-    latents = centres[labels] + rng.normal(scale=0.5, size=(len(labels), 15))
-    return latents, labels
-
-
 def test_clusters_are_named_after_their_majority_digit():
     cluster_ids = np.array([0, 0, 0, 1, 1, 2, 2, 2, 2])
     labels = np.array([3, 3, 5, 7, 7, 1, 1, 1, 9])
@@ -40,8 +31,8 @@ def test_hungarian_accuracy_cannot_name_two_clusters_after_one_digit():
     assert vu.hungarian_accuracy(ids, labels) == pytest.approx(4 / 6)
 
 
-def test_kmeans_on_separated_blobs_recovers_the_digits():
-    latents, labels = _blobs()
+def test_kmeans_on_separated_blobs_recovers_the_digits(digit_blobs):
+    latents, labels = digit_blobs
     fit = vu.fit_clusters(latents, labels, k=10, seed=0)
     assert sorted(fit.cluster_to_digit.tolist()) == list(range(10))
     metrics = vu.evaluate_clusters(fit, latents, labels)
@@ -49,8 +40,8 @@ def test_kmeans_on_separated_blobs_recovers_the_digits():
     assert metrics["nmi"] == pytest.approx(1.0) and metrics["ari"] == pytest.approx(1.0)
 
 
-def test_sampler_draws_near_the_clusters_of_the_requested_digit():
-    latents, labels = _blobs()
+def test_sampler_draws_near_the_clusters_of_the_requested_digit(digit_blobs):
+    latents, labels = digit_blobs
     fit = vu.fit_clusters(latents, labels, k=10, seed=0)
     sampler = vu.fit_cluster_sampler(latents, labels, fit)
     z = sampler.sample(4, 200, torch.Generator().manual_seed(0)).numpy()
@@ -59,8 +50,8 @@ def test_sampler_draws_near_the_clusters_of_the_requested_digit():
     assert np.allclose(z.mean(0), latents[labels == 4].mean(0), atol=0.3)
 
 
-def test_sampler_refuses_a_digit_without_clusters():
-    latents, labels = _blobs()
+def test_sampler_refuses_a_digit_without_clusters(digit_blobs):
+    latents, labels = digit_blobs
     fit = vu.fit_clusters(latents, labels, k=10, seed=0)
     fit.cluster_to_digit[fit.cluster_to_digit == 9] = 8  # nothing is named 9 any more
     sampler = vu.fit_cluster_sampler(latents, labels, fit)
@@ -69,8 +60,8 @@ def test_sampler_refuses_a_digit_without_clusters():
         sampler.sample(9, 3, torch.Generator().manual_seed(0))
 
 
-def test_generate_digits_shape_range_and_determinism(tmp_path):
-    latents, labels = _blobs()
+def test_generate_digits_shape_range_and_determinism(tmp_path, digit_blobs):
+    latents, labels = digit_blobs
     fit = vu.fit_clusters(latents, labels, k=10, seed=0)
     sampler = vu.fit_cluster_sampler(latents, labels, fit)
     model = vu.VAE()
@@ -97,8 +88,8 @@ def test_importance_weighted_estimate_is_at_least_as_tight_as_the_elbo(mnist_tes
     assert single == pytest.approx(elbo, rel=0.01)  # K = 1 is the ELBO itself
 
 
-def test_low_temperature_samples_close_to_the_cluster_centre_and_zero_is_refused():
-    latents, labels = _blobs()
+def test_low_temperature_samples_close_to_the_cluster_centre_and_zero_is_refused(digit_blobs):
+    latents, labels = digit_blobs
     fit = vu.fit_clusters(latents, labels, k=10, seed=0)
     sampler = vu.fit_cluster_sampler(latents, labels, fit)
     z = sampler.sample(2, 5, torch.Generator().manual_seed(0), temperature=1e-3)

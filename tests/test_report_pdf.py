@@ -11,8 +11,9 @@ import vae_utils as vu
 NOTEBOOKS = ["01_data_exploration", "02_model_summary", "03_train", "04_latent_space"]
 SECTIONS = [
     "Introduction", "Method", "The data: MNIST", "The model: the course report", "Training",
-    "Learning curves", "Reconstructions", "The latent space: digits on demand", "Five generated images per digit",
-    "An independent judge", "Test-set likelihood", "Results and the course report",
+    "Learning curves", "Reconstructions", "The latent space: digits on demand", "An independent judge",
+    "Right and diverse", "The chosen sampler on a fresh seed", "Test-set likelihood", "Results and the course report",
+    "Conclusion",
 ]
 
 

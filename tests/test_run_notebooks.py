@@ -1,0 +1,44 @@
+"""`make report` runs the notebooks through scripts/run_notebooks.py: a kill at any moment leaves report/ untouched."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import vae_utils as vu
+
+RUNNER = vu.PROJECT_ROOT / "scripts" / "run_notebooks.py"
+
+
+def _runner(output_dir, work_dir, figures_dir):
+    """The runner on the quickest notebook, in smoke mode, in its own process group (so a kill takes the kernel too)."""
+    command = [sys.executable, str(RUNNER), "--notebooks", "01_data_exploration", "--output-dir", str(output_dir),
+               "--work-dir", str(work_dir), "-p", "figures_dir", str(figures_dir)]
+    return subprocess.Popen(command, env={**os.environ, "CI": "true"}, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_start(name, folders, process, seconds=120.0):
+    """Wait until papermill has started writing notebook ``name`` into any of ``folders`` (it is then mid-run)."""
+    deadline = time.monotonic() + seconds
+    while not any((folder / name).exists() for folder in folders):
+        assert process.poll() is None, f"the runner ended before writing {name}: {process.stderr.read()}"
+        assert time.monotonic() < deadline, f"{name} never appeared"
+        time.sleep(0.05)
+
+
+def test_killed_runner_leaves_no_partial_notebook_in_report_and_a_rerun_completes(tmp_path):
+    report, work, figures = tmp_path / "report", tmp_path / "work", tmp_path / "figures"
+    process = _runner(report, work, figures)
+    _wait_for_start("01_data_exploration.ipynb", [work, report], process)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+
+    assert not report.exists() or not any(report.iterdir()), f"partial files in report/: {list(report.iterdir())}"
+    assert (work / "01_data_exploration.ipynb").exists(), "the kill should have hit a notebook mid-run"
+
+    process = _runner(report, work, figures)
+    assert process.wait(timeout=600) == 0, process.stderr.read()
+    assert [path.name for path in report.iterdir()] == ["01_data_exploration.ipynb"]
+    assert not (work / "01_data_exploration.ipynb").exists(), "the finished notebook is moved, not copied"
