@@ -57,7 +57,7 @@ BAD_VALUES = [
     ("04_latent_space", "run_dir", "", ValueError),
     ("04_latent_space", "checkpoint", 1, TypeError),
     ("04_latent_space", "k_values", [], ValueError),
-    ("04_latent_space", "k_values", [1, 10], ValueError),
+    ("04_latent_space", "k_values", [5, 20], ValueError),
     ("04_latent_space", "k_values", 10, TypeError),
     ("04_latent_space", "sampler_clusters", [5], ValueError),
     ("04_latent_space", "sampler_clusters", [200_000], ValueError),  # more clusters than training images

@@ -145,7 +145,7 @@ PARAMETER_RULES: dict[str, dict[str, Rule]] = {
     },
     "04_latent_space": {
         **COMMON, "run_dir": check_path, "checkpoint": FOLDER, "figures_dir": FOLDER,
-        "k_values": partial(check_int_list, low=2), "sampler_clusters": partial(check_int_list, low=N_DIGITS),
+        "k_values": partial(check_int_list, low=N_DIGITS), "sampler_clusters": partial(check_int_list, low=N_DIGITS),
         "mixture_components": partial(check_int, low=N_DIGITS), "min_purity": UNIT,
         "temperatures": partial(check_number_list, low=0),
         "min_digit_accuracy": UNIT, "min_mean_accuracy": UNIT, "tuning_seed": SEED,
