@@ -57,6 +57,18 @@ def to_memory_format(x: torch.Tensor, channels_last: bool) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
 
+def cpu_name() -> str:
+    """The processor's model name (Linux's /proc/cpuinfo), else what ``platform`` knows, e.g. 'x86_64'."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def environment_info(device: torch.device | str = "cpu") -> dict[str, Any]:
     """Hardware and library versions, for metrics.json and the report's training table."""
     import sklearn
@@ -66,7 +78,7 @@ def environment_info(device: torch.device | str = "cpu") -> dict[str, Any]:
     if device.type == "cuda":
         hardware = torch.cuda.get_device_name(device)
     else:
-        hardware = f"{platform.processor() or platform.machine()} CPU, {os.cpu_count()} cores"
+        hardware = f"{cpu_name()}, {os.cpu_count()} cores"
     return {
         "device": str(device),
         "hardware": hardware,
