@@ -1,10 +1,11 @@
 """Training throughput: the project's loop against the course report's DataLoader loop.
 
-Both loops train the same VAE with the same Adam settings at batch 128, in one
-process on one device. The course report's loop runs first, under the default runtime;
-then the project's CPU runtime settings (``vae_utils.tune_cpu_runtime``, which
-cannot be undone within a process) are applied and the project loops run.
-Each loop is timed over several rounds; medians and ratios are printed.
+Both loops train the same VAE with the same Adam settings at batch 128 on one device,
+each in a fresh process of its own (started by this script), so that neither inherits
+the other's heap, thread pools or runtime settings: the course report's loop runs under
+the default runtime, the project's with its CPU runtime settings
+(``vae_utils.tune_cpu_runtime``), as ``vae_utils.train`` runs it. Each loop is warmed
+up, then timed over several rounds; medians and ratios are printed.
 
     python benchmarks/train_throughput.py [--batches 100] [--rounds 3] [--device auto]
 """
@@ -12,7 +13,10 @@ Each loop is timed over several rounds; medians and ratios are printed.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
+import subprocess
+import sys
 import time
 from typing import Callable, Iterator
 
@@ -121,32 +125,53 @@ def time_loop(run: Callable[[int], int], args: argparse.Namespace, device: torch
     return [measure(run, args.batches, device) for _ in range(args.rounds)]
 
 
+LOOPS = ["course report loop", "project loop", "project loop + torch.compile"]
+
+
+def run_one_loop(name: str, args: argparse.Namespace) -> list[float]:
+    """Time one loop in this process: the course report's under the default runtime, the project's as
+    ``vae_utils.train`` runs it (CPU runtime settings, or cuDNN autotuning on a GPU)."""
+    device = vu.resolve_device(args.device)
+    if name == "course report loop":
+        return time_loop(course_report_loop(device, args.batch_size), args, device)
+    if device.type == "cpu":
+        vu.tune_cpu_runtime()
+    else:
+        torch.backends.cudnn.benchmark = True
+    return time_loop(project_loop(device, args.batch_size, compile_model="compile" in name), args, device)
+
+
+def run_in_fresh_process(name: str, argv: list[str]) -> list[float]:
+    """Each loop gets its own process, so none inherits another's heap, thread pools or runtime settings."""
+    done = subprocess.run([sys.executable, __file__, *argv, "--only", name], check=True, capture_output=True,
+                          text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
-    """Time the course report's loop, then the project loop(s), and print medians and ratios."""
+    """Time the course report's loop, then the project loop(s), each in a fresh process; print medians and ratios."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batches", type=int, default=50, help="timed steps per round")
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=30, help="untimed steps first (the DataLoader warms up slowly)")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--compile", action="store_true", help="also time the project loop under torch.compile")
+    parser.add_argument("--only", choices=LOOPS, help=argparse.SUPPRESS)  # internal: one loop, rounds as JSON
     args = parser.parse_args()
+    if args.only:
+        print(json.dumps(run_one_loop(args.only, args)))
+        return
+
+    argv = [f"--batches={args.batches}", f"--rounds={args.rounds}", f"--warmup={args.warmup}",
+            f"--batch-size={args.batch_size}", f"--device={args.device}"]
+    results = {name: run_in_fresh_process(name, argv) for name in LOOPS[: 3 if args.compile else 2]}
 
     device = vu.resolve_device(args.device)
-    results = {"course report loop": time_loop(course_report_loop(device, args.batch_size), args, device)}
-    if device.type == "cpu":
-        vu.tune_cpu_runtime()  # as vae_utils.train does; process-wide, so only after the course report's rounds
-    else:
-        torch.backends.cudnn.benchmark = True
-    results["project loop"] = time_loop(project_loop(device, args.batch_size), args, device)
-    if args.compile:
-        results["project loop + torch.compile"] = time_loop(
-            project_loop(device, args.batch_size, compile_model=True), args, device
-        )
-
     info = vu.environment_info(device)
     print(f"device: {info['hardware']} ({device}), torch {info['torch']}, {info['torch_threads']} threads")
-    print(f"batch {args.batch_size}, {args.rounds} rounds x {args.batches} steps, median images/s:")
+    print(f"batch {args.batch_size}, {args.rounds} rounds x {args.batches} steps, each loop in a fresh process, "
+          "median images/s:")
     baseline = statistics.median(results["course report loop"])
     for name, values in results.items():
         median = statistics.median(values)
