@@ -290,7 +290,7 @@ def plot_tradeoff(comparison: pd.DataFrame, chosen: pd.Series | None = None, zoo
                   title: str = "Correct against diverse: judged accuracy and recall over temperature") -> Figure:
     """Lower temperature buys accuracy with recall: every sampler on the left, the competitive band
     (mean accuracy above ``zoom_from``, where the rule chooses) enlarged on the right."""
-    fig, (overview, zoom) = plt.subplots(1, 2, figsize=(12, 5.5))
+    fig, (overview, zoom) = plt.subplots(1, 2, figsize=(10, 5.5))
     _tradeoff_curves(overview, comparison, chosen)
     _tradeoff_curves(zoom, comparison, chosen)
     overview.set_title("all samplers")
@@ -301,9 +301,9 @@ def plot_tradeoff(comparison: pd.DataFrame, chosen: pd.Series | None = None, zoo
     zoom.set_ylim(zoom_from, 1.003)
     zoom.set_title(f"enlarged: mean accuracy above {zoom_from:.0%}")
     handles, labels = overview.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
+    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=9, frameon=False)
     fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.14, 1, 1))
+    fig.tight_layout(rect=(0, 0.2, 1, 1))
     return fig
 
 
