@@ -2,6 +2,8 @@
 """Execute the report notebooks in order with papermill; each executed notebook appears in the output folder only when complete.
 
 Papermill writes its output cell by cell, so it writes into ``build/report/`` and the finished file is moved into place.
+Before the move, the notebook is tidied for committing: progress-bar updates folded into their final line, and
+papermill's record of the input and output paths made relative to the project (no folder of the machine that ran it).
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+import nbformat
 import papermill
+from nbconvert.preprocessors import CoalesceStreamsPreprocessor
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ["01_data_exploration", "02_model_summary", "03_train", "04_latent_space"]
@@ -34,6 +38,20 @@ def notebook_parameters(path: Path, given: dict[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in given.items() if name in declared}
 
 
+def tidy_executed(path: Path, source: Path, final: Path) -> None:
+    """Rewrite the executed notebook at ``path`` in place: streams coalesced (a tqdm bar keeps its last state, not
+    every update) and papermill's ``input_path``/``output_path`` relative to the project root."""
+    nb = nbformat.read(path, as_version=4)
+    nb, _ = CoalesceStreamsPreprocessor().preprocess(nb, {})
+    for cell in nb.cells:  # a bar with leave=False ends as blanks and a carriage return: nothing to keep
+        if cell.cell_type == "code":
+            cell.outputs = [out for out in cell.outputs if out.output_type != "stream" or out.text.strip()]
+    record = nb.metadata.get("papermill", {})
+    record["input_path"] = source.relative_to(ROOT).as_posix() if source.is_relative_to(ROOT) else source.name
+    record["output_path"] = final.relative_to(ROOT).as_posix() if final.is_relative_to(ROOT) else final.name
+    nbformat.write(nb, path)
+
+
 def run_notebook(name: str, output_dir: Path, given: dict[str, Any], work_dir: Path = WORK_DIR) -> Path:
     """Execute one notebook into the work folder, then move it into ``output_dir`` in one step."""
     source = ROOT / "notebooks" / f"{name}.ipynb"
@@ -45,7 +63,8 @@ def run_notebook(name: str, output_dir: Path, given: dict[str, Any], work_dir: P
         str(source), str(partial), parameters=parameters, cwd=str(source.parent), progress_bar=False,
     )
     output_dir.mkdir(parents=True, exist_ok=True)
-    final = output_dir / partial.name
+    final = output_dir.resolve() / partial.name
+    tidy_executed(partial, source, final)
     os.replace(partial, final)
     return final
 

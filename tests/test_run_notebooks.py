@@ -6,6 +6,8 @@ import subprocess
 import sys
 import time
 
+import nbformat
+
 import vae_utils as vu
 
 RUNNER = vu.PROJECT_ROOT / "scripts" / "run_notebooks.py"
@@ -42,3 +44,7 @@ def test_killed_runner_leaves_no_partial_notebook_in_report_and_a_rerun_complete
     assert process.wait(timeout=600) == 0, process.stderr.read()
     assert [path.name for path in report.iterdir()] == ["01_data_exploration.ipynb"]
     assert not (work / "01_data_exploration.ipynb").exists(), "the finished notebook is moved, not copied"
+    # committed notebooks name no folder of the machine that ran them
+    record = nbformat.read(report / "01_data_exploration.ipynb", as_version=4).metadata["papermill"]
+    assert record["input_path"] == "notebooks/01_data_exploration.ipynb"
+    assert record["output_path"] == "01_data_exploration.ipynb"  # report/ here lies outside the project
