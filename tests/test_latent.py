@@ -74,6 +74,9 @@ def test_generate_digits_shape_range_and_determinism(tmp_path, digit_blobs):
     vu.save_generated(a, tmp_path / "generated_digits.npz")
     saved = np.load(tmp_path / "generated_digits.npz")["images"]
     assert saved.shape == (10, 5, 28, 28) and saved.dtype == np.float32
+    # 8-bit grey levels, like MNIST's pixels: the saved file holds exactly what was judged
+    assert torch.equal(a, torch.round(a * 255) / 255)
+    assert np.array_equal(saved, a.reshape(10, 5, 28, 28).numpy())
 
 
 def test_importance_weighted_estimate_is_at_least_as_tight_as_the_elbo(mnist_test_split):

@@ -201,9 +201,11 @@ def plot_latent_projection(
     xlabel: str,
     ylabel: str,
 ) -> Figure:
-    """Scatter of 2-D projected latent means coloured by true digit, cluster centres as black crosses."""
+    """Scatter of 2-D projected latent means coloured by true digit, cluster centres as black crosses.
+
+    Wider than tall, so that the PCA and t-SNE pictures share a page of the report."""
     labels = np.asarray(labels)
-    fig, ax = plt.subplots(figsize=(7, 6))
+    fig, ax = plt.subplots(figsize=(7, 4.6))
     palette = sns.color_palette("tab10", N_DIGITS)
     for digit in range(N_DIGITS):
         points = latents_2d[labels == digit]
