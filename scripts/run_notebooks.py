@@ -38,6 +38,11 @@ def notebook_parameters(path: Path, given: dict[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in given.items() if name in declared}
 
 
+def project_relative(path: Path) -> str:
+    """``path`` relative to the project root, or only its file name when it lies outside the project."""
+    return path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else path.name
+
+
 def tidy_executed(path: Path, source: Path, final: Path) -> None:
     """Rewrite the executed notebook at ``path`` in place: streams coalesced (a tqdm bar keeps its last state, not
     every update) and papermill's ``input_path``/``output_path`` relative to the project root."""
@@ -47,8 +52,7 @@ def tidy_executed(path: Path, source: Path, final: Path) -> None:
         if cell.cell_type == "code":
             cell.outputs = [out for out in cell.outputs if out.output_type != "stream" or out.text.strip()]
     record = nb.metadata.get("papermill", {})
-    record["input_path"] = source.relative_to(ROOT).as_posix() if source.is_relative_to(ROOT) else source.name
-    record["output_path"] = final.relative_to(ROOT).as_posix() if final.is_relative_to(ROOT) else final.name
+    record["input_path"], record["output_path"] = project_relative(source), project_relative(final)
     nbformat.write(nb, path)
 
 
