@@ -130,3 +130,49 @@ def test_time_budget_stops_cleanly_and_a_rerun_continues(tmp_path, small_train_i
     assert vu.plan_training(config, tmp_path) == "continue"
     again = vu.train_or_reuse(config, train_set.images, val_set.images, tmp_path, progress=False)
     assert len(again.history) == 3 and again.stop_reason == "reached epochs=3"
+
+
+def _stop_epoch(losses: list[float], stopping: str, patience: int) -> int | None:
+    """Feed made-up per-epoch losses to the real stopping rule; the epoch at which it fires, or None."""
+    config = vu.TrainConfig(stopping=stopping, patience=patience, val_size=0)
+    state = vu.TrainingState()
+    for epoch, loss in enumerate(losses, start=1):
+        row = {"epoch": epoch, "train_loss": loss, "val_loss": float("nan")}
+        fired = vu.early_stopping_step(state, row, config)
+        state.history.append(row)
+        if fired:
+            return epoch
+    return None
+
+
+def test_course_report_rule_stops_when_rises_in_a_row_exceed_patience():
+    # Epochs 2-4 rise three times in a row: with patience 3 that is not more than 3, so no stop yet;
+    # the fall at epoch 5 resets the count; epochs 6-9 rise four times in a row: stop at epoch 9.
+    losses = [10.0, 11.0, 12.0, 13.0, 9.0, 9.5, 9.6, 9.7, 9.8, 9.0]
+    assert _stop_epoch(losses, "course_report", patience=3) == 9
+    assert _stop_epoch(losses[:8], "course_report", patience=3) is None
+
+
+def test_course_report_rule_ignores_rises_that_stay_below_the_best():
+    # A run that keeps falling overall but wobbles up by one epoch never stops, and an equal loss is not a rise.
+    losses = [10.0 - 0.1 * e + (0.05 if e % 2 else 0.0) for e in range(200)] + [5.0] * 20
+    assert _stop_epoch(losses, "course_report", patience=1) is None
+
+
+def test_validation_rule_counts_epochs_without_a_new_best_not_rises():
+    # The same sequence under the validation rule (no validation set: the training loss): best 9.0 at epoch 5,
+    # then four epochs without a new best stop it at patience 4, although the loss fell at epoch 10.
+    losses = [10.0, 11.0, 12.0, 13.0, 9.0, 9.5, 9.6, 9.7, 9.8, 9.0]
+    assert _stop_epoch(losses, "validation", patience=4) == 9
+
+
+def test_course_report_stopping_keeps_the_last_weights(tmp_path, small_train_images):
+    config = vu.TrainConfig(epochs=3, val_size=0, stopping="course_report", train_limit=640, seed=0)
+    result = vu.train_or_reuse(config, small_train_images.images, None, tmp_path, progress=False,
+                               test_images=small_train_images.images[:100], test_every=2)
+    assert result.best_epoch == 3
+    saved = torch.load(tmp_path / vu.WEIGHTS_FILE, weights_only=True)
+    last = torch.load(tmp_path / vu.LAST_CHECKPOINT, weights_only=True)
+    assert all(torch.equal(saved["model"][k], last["model"][k]) for k in last["model"])
+    history = pd.read_csv(tmp_path / vu.HISTORY_FILE)
+    assert history["test_loss"].notna().tolist() == [False, True, False]

@@ -34,7 +34,7 @@ from .checkpoint import (
 )
 from .training import (
     TrainConfig, SESSION_FIELDS, config_differences, make_optimizer, minibatches, train_step, evaluate,
-    TrainResult, train, plan_training, train_or_reuse, training_metrics,
+    TrainResult, train, plan_training, train_or_reuse, training_metrics, early_stopping_step, early_stop_reason,
 )
 from .latent import (
     LOG_2PI, encode_gaussian, encode_means, decode_probabilities, label_clusters, hungarian_accuracy,
@@ -79,7 +79,7 @@ __all__ = [
     "update_checkpoint_fields", "model_from_payload", "load_model", "resolve_checkpoint", "export_weights",
     "load_module_weights", "HISTORY_COLUMNS", "history_frame", "write_history", "check_history_file",
     "load_trained_run", "TrainConfig", "SESSION_FIELDS", "config_differences", "make_optimizer",
-    "minibatches", "train_step", "evaluate", "TrainResult", "train", "plan_training", "train_or_reuse",
+    "minibatches", "train_step", "evaluate", "TrainResult", "early_stopping_step", "early_stop_reason", "train", "plan_training", "train_or_reuse",
     "training_metrics", "LOG_2PI", "encode_gaussian", "encode_means", "decode_probabilities",
     "label_clusters", "hungarian_accuracy", "clustering_metrics", "ClusterFit", "fit_clusters",
     "evaluate_clusters", "cluster_sweep", "project_pca", "project_tsne", "digit_means", "kl_per_dimension",

@@ -210,12 +210,14 @@ def resolve_checkpoint(run_dir: str | os.PathLike, checkpoint: str | os.PathLike
 def export_weights(run_dir: str | os.PathLike) -> Path:
     """Write the small file a finished run keeps: the best weights with the run's full history.
 
-    Takes the weights from ``best.pt`` and the bookkeeping (all epochs, stop
-    reason, wall time) from ``last.pt``, dropping optimizer and RNG state.
+    Takes the weights from ``best.pt`` (from ``last.pt`` under the course report's
+    stopping rule, which keeps the last weights) and the bookkeeping (all epochs,
+    stop reason, wall time) from ``last.pt``, dropping optimizer and RNG state.
     """
     run_dir = project_path(run_dir)
     last = load_checkpoint(run_dir / LAST_CHECKPOINT)
-    best = load_checkpoint(run_dir / BEST_CHECKPOINT)
+    keeps_last = last["config"].get("stopping") == "course_report"
+    best = last if keeps_last else load_checkpoint(run_dir / BEST_CHECKPOINT)
     payload = {k: v for k, v in last.items() if k not in ("optimizer", "rng", "model")}
     payload["model"] = {k: v.contiguous() for k, v in best["model"].items()}
     with atomic_path(run_dir / WEIGHTS_FILE) as tmp:
@@ -235,7 +237,7 @@ def load_module_weights(module: nn.Module, payload: dict[str, Any], path: Path, 
 
 HISTORY_COLUMNS = [
     "epoch", "train_loss", "train_recon", "train_kl", "val_loss", "val_recon", "val_kl",
-    "epoch_seconds", "images_per_second",
+    "epoch_seconds", "images_per_second", "test_loss", "test_recon", "test_kl",
 ]
 
 

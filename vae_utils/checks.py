@@ -125,6 +125,19 @@ def check_number_list(name: str, value: Any, low: float) -> None:
             _fail(ValueError, name, allowed, value)
 
 
+def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    """One of a few named options (a string)."""
+    allowed = "one of " + ", ".join(repr(choice) for choice in choices)
+    if not isinstance(value, str):
+        _fail(TypeError, name, allowed, value)
+    if value not in choices:
+        _fail(ValueError, name, allowed, value)
+
+
+# Early stopping: "validation" watches the held-out loss (ours); "course_report" counts consecutive rises of the
+# training loss and stops when the count exceeds the patience (the course report's notebook).
+STOPPING_RULES = ("validation", "course_report")
+
 Rule = Callable[[str, Any], None]
 SEED: Rule = partial(check_int, low=0)
 COUNT: Rule = partial(check_int, low=1)
@@ -142,6 +155,7 @@ PARAMETER_RULES: dict[str, dict[str, Rule]] = {
         "test_limit": partial(check_int, low=1, high=N_TEST_IMAGES, optional=True),
         "device": check_device, "run_dir": check_path, "figures_dir": FOLDER, "retrain": check_bool,
         "max_minutes": partial(check_number, low=0, low_open=True, optional=True), "eval_seed": SEED,
+        "stopping": partial(check_choice, choices=STOPPING_RULES), "test_every": partial(check_int, low=0),
     },
     "04_latent_space": {
         **COMMON, "run_dir": check_path, "checkpoint": FOLDER, "figures_dir": FOLDER,

@@ -19,7 +19,7 @@ from tqdm import tqdm  # text bars: work in terminals, papermill and JupyterLab 
 from . import checks
 from .checkpoint import (
     HISTORY_COLUMNS, CheckpointError, TrainingState, check_architecture, check_history_file, export_weights, history_frame,
-    is_final_stop, load_checkpoint, model_from_payload, restore_training_state, save_checkpoint,
+    EARLY_STOP_PREFIX, is_final_stop, load_checkpoint, model_from_payload, restore_training_state, save_checkpoint,
     state_from_payload, update_checkpoint_fields, write_history,
 )
 from .data import N_TRAIN_IMAGES, batched, shuffled_batches
@@ -44,6 +44,7 @@ class TrainConfig:
     device: str = "auto"
     max_minutes: float | None = None  # stop cleanly after this many minutes of this session; resume continues
     channels_last: bool = True  # memory layout only: faster CPU/GPU kernels, same function
+    stopping: str = "validation"  # "validation": patience on the held-out loss; "course_report": the original's rule
 
     def __post_init__(self) -> None:
         rules = checks.PARAMETER_RULES["03_train"]
@@ -52,6 +53,7 @@ class TrainConfig:
             if item.name in rules:
                 rules[item.name](item.name, value)
         checks.check_bool("channels_last", self.channels_last)
+        checks.check_choice("stopping", self.stopping, checks.STOPPING_RULES)
         n_train = self.train_limit or N_TRAIN_IMAGES
         if self.val_size >= n_train:
             raise ValueError(f"val_size must be below the {n_train:,} training images, got {self.val_size:,}")
@@ -158,9 +160,38 @@ def _train_one_epoch(
 
 
 def _early_stopping_metric(row: dict[str, float]) -> float:
-    """Validation loss when there is a validation set, else the training loss (the course report's choice)."""
+    """Validation loss when there is a validation set, else the training loss."""
     value = row.get("val_loss")
     return row["train_loss"] if value is None or math.isnan(value) else value
+
+
+def early_stopping_step(state: TrainingState, row: dict[str, float], config: TrainConfig) -> bool:
+    """Update the early-stopping bookkeeping with a finished epoch's ``row``; True when the run must stop.
+
+    ``config.stopping == "validation"``: the best epoch is the lowest validation loss (training loss
+    without a validation set), and the run stops after ``patience`` epochs without a new best.
+    ``"course_report"``: the course report's rule, which keeps the last weights; it counts consecutive
+    epochs whose training loss is above the previous epoch's (a lower one resets the count) and stops
+    when the count exceeds ``patience``. Call it before ``row`` is appended to ``state.history``.
+    """
+    if config.stopping == "course_report":
+        previous = state.history[-1]["train_loss"] if state.history else math.inf
+        state.bad_epochs = state.bad_epochs + 1 if row["train_loss"] > previous else 0
+        state.best_epoch, state.best_metric = row["epoch"], row["train_loss"]
+        return state.bad_epochs > config.patience
+    metric = _early_stopping_metric(row)
+    if metric < state.best_metric:
+        state.best_metric, state.best_epoch, state.bad_epochs = metric, row["epoch"], 0
+        return False
+    state.bad_epochs += 1
+    return state.bad_epochs >= config.patience
+
+
+def early_stop_reason(config: TrainConfig) -> str:
+    """The stop reason recorded when ``early_stopping_step`` fires."""
+    if config.stopping == "course_report":
+        return f"{EARLY_STOP_PREFIX} (course report's rule): the training loss rose in {config.patience + 1} consecutive epochs"
+    return f"{EARLY_STOP_PREFIX}: no improvement for {config.patience} epochs"
 
 
 def _epoch_line(row: dict[str, float]) -> str:
@@ -173,10 +204,10 @@ def _epoch_line(row: dict[str, float]) -> str:
     )
 
 
-def _restore_best(model: VAE, run_dir: Path, state: TrainingState) -> None:
-    """Load the best epoch's weights into ``model`` (kept as is when no epoch finished)."""
+def _restore_best(model: VAE, run_dir: Path, state: TrainingState, config: TrainConfig) -> None:
+    """Load the best epoch's weights into ``model`` (kept as is when no epoch finished, or under the course rule)."""
     best_path = run_dir / BEST_CHECKPOINT
-    if state.best_epoch > 0 and best_path.exists():
+    if config.stopping != "course_report" and state.best_epoch > 0 and best_path.exists():
         model.load_state_dict(load_checkpoint(best_path)["model"])
 
 
@@ -188,6 +219,8 @@ def train(
     resume: bool = True,
     eval_seed: int = 1234,
     progress: bool = True,
+    test_images: torch.Tensor | None = None,
+    test_every: int = 0,
 ) -> TrainResult:
     """Train the VAE with early stopping, checkpointing every epoch to ``run_dir``.
 
@@ -195,7 +228,8 @@ def train(
     metric) hold everything needed to continue: with ``resume=True`` an interrupted
     run picks up where it stopped and ends with the same weights as an
     uninterrupted one. ``history.csv`` gets one row per epoch. At the end the model
-    holds the best weights.
+    holds the best weights. With ``test_images`` and ``test_every`` > 0 the history also records
+    the test loss every ``test_every`` epochs, for analysis only: it never decides stopping or selection.
     """
     run_dir = project_path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -219,6 +253,7 @@ def train(
 
     train_images = train_images.to(device)
     val_images = val_images.to(device) if val_images is not None else None
+    test_images = test_images.to(device) if test_images is not None and test_every > 0 else None
     state.environment = environment_info(device)
     started = time.perf_counter()
     earlier_seconds = state.wall_seconds  # time spent before a resume counts towards the run's wall time
@@ -235,7 +270,7 @@ def train(
         try:
             row = _train_one_epoch(model, optimizer, train_images, config, generator, f"epoch {epoch}", progress)
         except KeyboardInterrupt:
-            _restore_best(model, run_dir, state)
+            _restore_best(model, run_dir, state, config)
             print(f"Interrupted during epoch {epoch}. {last_path.name} holds epoch {state.epoch}; run again to continue.")
             raise
         if not all(math.isfinite(v) for v in row.values()):
@@ -252,23 +287,24 @@ def train(
             row.update(val_loss=val["loss"], val_recon=val["recon"], val_kl=val["kl"])
         else:
             row.update(val_loss=float("nan"), val_recon=float("nan"), val_kl=float("nan"))
+        test = {"loss": math.nan, "recon": math.nan, "kl": math.nan}
+        if test_images is not None and epoch % test_every == 0:
+            test = evaluate(model, test_images, config.batch_size, seed=eval_seed)
+        row.update(test_loss=test["loss"], test_recon=test["recon"], test_kl=test["kl"])
+        best_before = state.best_epoch
+        if early_stopping_step(state, row, config):
+            stop_reason = early_stop_reason(config)
         state.history.append({k: row[k] for k in HISTORY_COLUMNS})
         state.epoch = epoch
-        metric = _early_stopping_metric(row)
-        if metric < state.best_metric:
-            state.best_metric, state.best_epoch, state.bad_epochs = metric, epoch, 0
+        if state.best_epoch != best_before and config.stopping != "course_report":
             save_checkpoint(run_dir / BEST_CHECKPOINT, model, config.to_dict(), state)
-        else:
-            state.bad_epochs += 1
-            if state.bad_epochs >= config.patience:
-                stop_reason = f"early stopping: no improvement for {config.patience} epochs"
         state.stop_reason = stop_reason
         state.wall_seconds = earlier_seconds + (time.perf_counter() - started)
         save_checkpoint(last_path, model, config.to_dict(), state, optimizer, generator)
         write_history(state.history, run_dir / HISTORY_FILE)
         if progress:
             print(_epoch_line(state.history[-1]))
-    _restore_best(model, run_dir, state)
+    _restore_best(model, run_dir, state, config)
     wall = earlier_seconds + (time.perf_counter() - started)
     if last_path.exists() and not stop_reason.startswith("non-finite"):
         update_checkpoint_fields(last_path, stop_reason=stop_reason, wall_seconds=wall)
@@ -353,6 +389,8 @@ def train_or_reuse(
     retrain: bool = False,
     progress: bool = True,
     plan: str | None = None,
+    test_images: torch.Tensor | None = None,
+    test_every: int = 0,
 ) -> TrainResult:
     """Continue an unfinished run, reuse a finished one, or train from scratch, as ``plan_training`` decides.
 
@@ -364,7 +402,10 @@ def train_or_reuse(
     action = plan or plan_training(config, run_dir, retrain)
     if action == "reuse":
         return _reuse(run_dir, resolve_device(config.device))
-    result = train(config, train_images, val_images, run_dir, resume=action == "continue", progress=progress)
+    result = train(
+        config, train_images, val_images, run_dir, resume=action == "continue", progress=progress,
+        test_images=test_images, test_every=test_every,
+    )
     if result.best_epoch > 0:
         export_weights(run_dir)
     return result
