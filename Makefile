@@ -16,7 +16,7 @@ RETRAIN ?= False
 MAX_MINUTES ?= None
 NOTEBOOKS := 01_data_exploration 02_model_summary 03_train 04_latent_space
 
-.PHONY: all venv pdf-tools report notebooks pdf test benchmark clean-report
+.PHONY: all venv pdf-tools browser report notebooks pdf test lab benchmark clean-report
 
 all: report
 
@@ -44,9 +44,17 @@ pdf: venv pdf-tools
 
 report: notebooks pdf
 
+# Debian's chromium for tests/test_browser.py (installed with apt-get when /usr/bin/chromium is missing).
+browser:
+	bash scripts/install_browser.sh
+
 # The README's test command: pytest --nbval runs tests/ and notebooks/ (see pyproject.toml and conftest.py).
-test: venv pdf-tools
+test: venv pdf-tools browser
 	$(PY) -m pytest --nbval
+
+# The interactive explorer (notebook 05) in JupyterLab.
+lab: venv
+	$(VENV)/bin/jupyter lab notebooks/05_explore.ipynb
 
 benchmark: venv
 	$(PY) benchmarks/train_throughput.py

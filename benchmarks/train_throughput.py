@@ -29,7 +29,7 @@ def course_report_batches(batch_size: int, seed: int) -> Iterator[torch.Tensor]:
     """The course report's input pipeline: a DataLoader over PIL images converted by ToTensor."""
     from torchvision import datasets, transforms
 
-    root, _ = vu.resolve_data_dir()
+    root = vu.ensure_mnist(train=True)  # the project's message, not torchvision's, when MNIST is missing
     dataset = datasets.MNIST(str(root), train=True, download=False, transform=transforms.ToTensor())
     generator = torch.Generator().manual_seed(seed)
     while True:

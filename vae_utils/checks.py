@@ -5,15 +5,20 @@ A bad value raises TypeError (wrong type) or ValueError (out of range), naming t
 
 from __future__ import annotations
 
+import ast
+import difflib
 import numbers
 import os
 import re
+import types
 from functools import partial
 from typing import Any, Callable, Mapping
 
 import torch
 
 from .data import N_DIGITS, N_TEST_IMAGES, N_TRAIN_IMAGES
+
+__all__ = ["check_parameters"]
 
 
 def _fail(error: type[Exception], name: str, allowed: str, value: Any) -> None:
@@ -158,7 +163,7 @@ PARAMETER_RULES: dict[str, dict[str, Rule]] = {
         "stopping": partial(check_choice, choices=STOPPING_RULES), "test_every": partial(check_int, low=0),
     },
     "04_latent_space": {
-        **COMMON, "run_dir": check_path, "checkpoint": FOLDER, "figures_dir": FOLDER,
+        **COMMON, "run_dir": check_path, "figures_dir": FOLDER,
         "k_values": partial(check_int_list, low=N_DIGITS), "sampler_clusters": partial(check_int_list, low=N_DIGITS),
         "mixture_components": partial(check_int, low=N_DIGITS), "min_purity": UNIT,
         "temperatures": partial(check_number_list, low=0),
@@ -167,22 +172,28 @@ PARAMETER_RULES: dict[str, dict[str, Rule]] = {
         "iw_samples": COUNT, "iw_images": partial(check_int, low=1, high=N_TEST_IMAGES, optional=True),
         "tsne_images": partial(check_int, low=100, high=N_TEST_IMAGES),
         "train_limit": partial(check_int, low=N_DIGITS, high=N_TRAIN_IMAGES, optional=True),
-        "classifier_epochs": COUNT,
-        "classifier_min_accuracy": partial(check_number, low=0, high=1, low_open=True, optional=True),
+        "judge_epochs": COUNT,
+        "judge_min_accuracy": partial(check_number, low=0, high=1, low_open=True, optional=True),
         "eval_seed": SEED,
     },
+    "05_explore": {**COMMON, "run_dir": check_path, "n_images": partial(check_int, low=1, high=N_TEST_IMAGES)},
 }
+
+
+def check_val_size(val_size: int, train_limit: int | None) -> None:
+    """The validation set must leave training images: ``val_size`` below the images used (``train_limit``)."""
+    n_train = train_limit or N_TRAIN_IMAGES
+    if val_size >= n_train:
+        raise ValueError(
+            f"val_size must be below the number of training images ({n_train:,}, from train_limit), "
+            f"got {val_size:,}; lower val_size or raise train_limit"
+        )
 
 
 def _check_relations(notebook: str, p: Mapping[str, Any]) -> None:
     """Checks that involve two parameters at once (each message names both)."""
     if notebook == "03_train":
-        n_train = p["train_limit"] or N_TRAIN_IMAGES
-        if p["val_size"] >= n_train:
-            raise ValueError(
-                f"val_size must be below the number of training images ({n_train:,}, from train_limit), "
-                f"got {p['val_size']:,}; lower val_size or raise train_limit"
-            )
+        check_val_size(p["val_size"], p["train_limit"])
     if notebook == "04_latent_space":
         n_train = p["train_limit"] or N_TRAIN_IMAGES
         largest = max([*p["k_values"], *p["sampler_clusters"], p["mixture_components"]])
@@ -199,18 +210,56 @@ def _check_relations(notebook: str, p: Mapping[str, Any]) -> None:
                              "come from a seed the rule never saw")
 
 
+def check_values(notebook: str, values: Mapping[str, Any]) -> None:
+    """Apply ``notebook``'s rules to the parameters in ``values`` (``TrainConfig`` checks its fields this way)."""
+    rules = PARAMETER_RULES[notebook]
+    for name, value in values.items():
+        if name in rules:
+            rules[name](name, value)
+    _check_relations(notebook, {name: values.get(name) for name in rules})
+
+
+def _injected_names(namespace: Mapping[str, Any]) -> list[str]:
+    """Names that papermill's injected cell assigned (it starts with '# Parameters'), from IPython's input history.
+
+    Only these can be misspelled parameters: names the notebook itself defines later
+    (when a cell is re-run in JupyterLab) are not parameters at all.
+    """
+    for source in reversed(namespace.get("In") or []):
+        if isinstance(source, str) and source.lstrip().startswith("# Parameters"):
+            try:
+                tree = ast.parse(source)
+            except SyntaxError:
+                return []
+            return [target.id for node in tree.body if isinstance(node, ast.Assign)
+                    for target in node.targets if isinstance(target, ast.Name)]
+    return []
+
+
+def _refuse_unknown(notebook: str, namespace: Mapping[str, Any]) -> None:
+    """A parameter passed with ``-p`` that the notebook does not declare would be ignored: refuse it, with a guess."""
+    declared = PARAMETER_RULES[notebook]
+    for name in _injected_names(namespace):
+        if name in declared or isinstance(namespace.get(name), types.ModuleType):
+            continue
+        guess = difflib.get_close_matches(name, declared, n=1)
+        hint = f"did you mean {guess[0]!r}? " if guess else ""
+        raise ValueError(
+            f"{name} is not a parameter of {notebook}: {hint}It would be ignored and the notebook would run on its "
+            f"defaults. Its parameters are: {', '.join(declared)}"
+        )
+
+
 def check_parameters(notebook: str, namespace: Mapping[str, Any]) -> None:
     """Check every parameter of ``notebook`` (e.g. '03_train') in ``namespace`` (a notebook's globals()).
 
-    Called in the cell right after ``parameters``, so a bad ``-p`` value fails in
-    seconds, before any data is loaded or any file is written.
+    Called in the cell right after ``parameters``, so a bad or misspelled ``-p`` value
+    fails in seconds, before any data is loaded or any file is written.
     """
     if notebook not in PARAMETER_RULES:
         raise ValueError(f"notebook must be one of {sorted(PARAMETER_RULES)}, got {notebook!r}")
-    rules = PARAMETER_RULES[notebook]
-    missing = [name for name in rules if name not in namespace]
+    missing = [name for name in PARAMETER_RULES[notebook] if name not in namespace]
     if missing:
         raise NameError(f"the parameters cell of {notebook} must define {', '.join(missing)}")
-    for name, rule in rules.items():
-        rule(name, namespace[name])
-    _check_relations(notebook, namespace)
+    _refuse_unknown(notebook, namespace)
+    check_values(notebook, {name: namespace[name] for name in PARAMETER_RULES[notebook]})

@@ -13,6 +13,12 @@ import torch
 
 from .paths import project_path
 
+__all__ = [
+    "DATA_DIR_ENV", "MNIST_FILES", "N_DIGITS", "MNISTDataError", "MNISTTensors", "ensure_mnist", "images_per_digit",
+    "load_mnist",
+    "resolve_data_dir", "train_val_split",
+]
+
 N_DIGITS = 10  # MNIST's classes, 0-9
 IMAGE_SHAPE = (1, 28, 28)  # channels, height, width of one image
 DATA_DIR_ENV = "MNIST_DATA_DIR"
@@ -92,13 +98,11 @@ def _missing_data_message(root: Path, reason: str) -> str:
     )
 
 
-def load_mnist(
-    data_dir: str | os.PathLike | None = None, train: bool = True, limit: int | None = None
-) -> MNISTTensors:
-    """Load one MNIST split as preloaded float tensors, checking the files first.
+def ensure_mnist(data_dir: str | os.PathLike | None = None, train: bool = True) -> Path:
+    """The data folder holding one checked MNIST split: downloaded when allowed, else the project's own message.
 
-    Preloading the whole split once (47 MB as uint8) lets training slice batches
-    from a tensor instead of converting 60,000 PIL images every epoch.
+    Anything that reads MNIST (``load_mnist``, the benchmark's torchvision loader) comes here
+    first, so a missing data set always gives the same explanation and fixes.
     """
     from torchvision import datasets  # imported here: torchvision is slow to import
 
@@ -115,7 +119,20 @@ def load_mnist(
         raise MNISTDataError(_missing_data_message(root, f"missing {names}"))
     for name, magic, count, size in MNIST_FILES[train]:
         _check_idx_file(root / "MNIST" / "raw" / name, magic, count, size)
+    return root
 
+
+def load_mnist(
+    data_dir: str | os.PathLike | None = None, train: bool = True, limit: int | None = None
+) -> MNISTTensors:
+    """Load one MNIST split as preloaded float tensors, checking the files first.
+
+    Preloading the whole split once (47 MB as uint8) lets training slice batches
+    from a tensor instead of converting 60,000 PIL images every epoch.
+    """
+    from torchvision import datasets
+
+    root = ensure_mnist(data_dir, train)
     dataset = datasets.MNIST(str(root), train=train, download=False)
     images = dataset.data.unsqueeze(1).float().div_(255.0)
     labels = dataset.targets.long()
@@ -158,3 +175,15 @@ def shuffled_batches(n_items: int, batch_size: int, generator: torch.Generator) 
 def to_images(x: torch.Tensor) -> torch.Tensor:
     """Any tensor of whole images (e.g. [10, n, 28, 28] or [10, n, 1, 28, 28]) as a flat batch [N, 1, 28, 28]."""
     return x.reshape(-1, *IMAGE_SHAPE)
+
+
+def images_per_digit(data: MNISTTensors, n_per_digit: int, seed: int) -> torch.Tensor:
+    """``n_per_digit`` random images of every digit as [10, n, 1, 28, 28] (n: the rarest digit's count if smaller)."""
+    generator = torch.Generator().manual_seed(seed)
+    rows = []
+    for digit in range(N_DIGITS):
+        own = torch.nonzero(data.labels == digit).flatten()
+        rows.append(data.images[own[torch.randperm(len(own), generator=generator)[:n_per_digit]]])
+    n = min(len(row) for row in rows)
+    return torch.stack([row[:n] for row in rows])
+

@@ -6,7 +6,7 @@ Also the importance-weighted likelihood, interpolations and traversals that look
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, Sequence
+from typing import Mapping, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
@@ -23,6 +23,13 @@ from . import checks
 from .data import IMAGE_SHAPE, N_DIGITS, batched
 from .model import VAE, eval_mode, kl_divergence, model_device
 
+__all__ = [
+    "active_units", "cluster_sweep", "clustering_metrics", "decode_probabilities", "digit_means",
+    "encode_gaussian", "encode_means", "evaluate_clusters", "fit_cluster_family", "fit_clusters", "hungarian_accuracy",
+    "importance_weighted_nll", "kl_per_dimension", "label_clusters", "latent_interpolation", "latent_traversal",
+    "project_pca", "project_tsne",
+]
+
 LOG_2PI = math.log(2 * math.pi)
 
 
@@ -32,7 +39,7 @@ def encode_gaussian(model: VAE, images: torch.Tensor, batch_size: int = 1024) ->
     mus, logvars = [], []
     with eval_mode(model):
         for batch in batched(images, batch_size):
-            mu, logvar = model.encode(batch.to(device))
+            mu, logvar = model.encode(batch.to(device).contiguous(memory_format=torch.channels_last))
             mus.append(mu.float().cpu())
             logvars.append(logvar.float().cpu())
     return torch.cat(mus), torch.cat(logvars)
@@ -128,14 +135,18 @@ def evaluate_clusters(fit: ClusterFit, latents: np.ndarray, labels: np.ndarray) 
     return clustering_metrics(ids, fit.cluster_to_digit, np.asarray(labels), fit.k)
 
 
+def fit_cluster_family(latents: np.ndarray, labels: np.ndarray, k_values: Sequence[int], seed: int) -> dict[int, ClusterFit]:
+    """k-means for each k in ``k_values``, once: the sweep, the k = 10 analysis and the samplers share the fits."""
+    return {k: fit_clusters(latents, labels, k, seed) for k in tqdm(sorted(set(k_values)), desc="k-means", leave=False)}
+
+
 def cluster_sweep(
-    train_latents: np.ndarray, train_labels: np.ndarray, test_latents: np.ndarray, test_labels: np.ndarray,
-    k_values: Sequence[int], seed: int,
+    fits: Mapping[int, ClusterFit], train_latents: np.ndarray, train_labels: np.ndarray, test_latents: np.ndarray,
+    test_labels: np.ndarray,
 ) -> pd.DataFrame:
     """Clustering metrics for several k on train and test: shows what over-clustering buys."""
     rows = []
-    for k in tqdm(list(k_values), desc="k-means sweep", leave=False):
-        fit = fit_clusters(train_latents, train_labels, k, seed)
+    for k, fit in sorted(fits.items()):
         digits_named = len(set(fit.cluster_to_digit.tolist()) - {-1})
         for split, latents, labels in (("train", train_latents, train_labels), ("test", test_latents, test_labels)):
             rows.append({"k": k, "split": split, "digits named": digits_named, **evaluate_clusters(fit, latents, labels)})
@@ -170,19 +181,19 @@ def digit_means(latents: np.ndarray, labels: np.ndarray, digits: Sequence[int]) 
     return [torch.from_numpy(latents[labels == digit].mean(axis=0)).float() for digit in digits]
 
 
-def kl_per_dimension(model: VAE, images: torch.Tensor, batch_size: int = 1024) -> np.ndarray:
-    """Mean KL(q(z_u|x) || N(0, 1)) per latent dimension [z] in nats: near-zero dimensions carry no information."""
-    mu, logvar = encode_gaussian(model, images, batch_size)
+def kl_per_dimension(mu: torch.Tensor, logvar: torch.Tensor) -> np.ndarray:
+    """Mean KL(q(z_u|x) || N(0, 1)) per latent dimension [z] in nats, from ``encode_gaussian``'s output:
+    near-zero dimensions carry no information."""
     return kl_divergence(mu, logvar).double().mean(dim=0).numpy()
 
 
-def active_units(model: VAE, images: torch.Tensor, threshold: float = 0.01) -> tuple[int, np.ndarray]:
+def active_units(means: np.ndarray, threshold: float = 0.01) -> tuple[int, np.ndarray]:
     """Count dimensions whose posterior mean varies across images (Burda et al. 2016: Cov_x(E_q[z_u]) > 0.01).
 
-    Returns (number of active units, variance of the mean per dimension [z]). A
-    dimension whose mean is the same for every image is ignored by the decoder.
+    ``means``: ``encode_means``'s codes [N, z]. Returns (number of active units, variance of the
+    mean per dimension [z]). A dimension whose mean is the same for every image is ignored by the decoder.
     """
-    variance = encode_means(model, images).var(axis=0)
+    variance = np.asarray(means).var(axis=0)
     return int((variance > threshold).sum()), variance
 
 

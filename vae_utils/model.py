@@ -16,6 +16,11 @@ from torch import nn
 
 from .data import IMAGE_SHAPE
 
+__all__ = [
+    "VAE", "Conv2d", "ConvTranspose2d", "LossTerms", "count_parameters", "kl_divergence", "summary_text",
+    "vae_loss",
+]
+
 
 def _single_window(layer: nn.Conv2d, x: torch.Tensor) -> tuple[int, int] | None:
     """Padding (rows, cols) when a convolution sees its whole input in one window, else None.
@@ -146,11 +151,15 @@ def vae_loss(logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: to
 
 @contextlib.contextmanager
 def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Switch ``model`` to eval mode without gradients for the block, then restore its previous mode."""
+    """Switch ``model`` to eval mode without autograd for the block, then restore its previous mode.
+
+    ``inference_mode`` rather than ``no_grad``: it also skips autograd's version counters, which
+    makes the analysis' many small forward passes measurably faster.
+    """
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad():
+        with torch.inference_mode():
             yield model
     finally:
         model.train(was_training)

@@ -1,4 +1,4 @@
-"""Where the project's files live, the names of the files in a run folder, and safe ways to write them.
+"""Where the project's files live, and safe ways to write them.
 
 Every write goes through ``atomic_path``: an interrupted run never leaves a half-written file.
 """
@@ -12,18 +12,9 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
+__all__ = ["PROJECT_ROOT", "display_path", "figures_dir", "project_path", "read_json", "write_json"]
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-# Files of a run folder (``run_dir``): one folder holds a whole run and everything derived from it.
-LAST_CHECKPOINT = "last.pt"  # resumable state, written every epoch
-BEST_CHECKPOINT = "best.pt"  # weights of the best validation epoch
-WEIGHTS_FILE = "vae_mnist.pt"  # the finished run: best weights plus the whole history, no optimizer
-HISTORY_FILE = "history.csv"
-METRICS_FILE = "metrics.json"
-JUDGE_FILE = "judge_cnn.pt"
-LATENT_METRICS_FILE = "latent_metrics.json"
-GENERATED_FILE = "generated_digits.npz"
-
 
 def project_path(path: str | os.PathLike) -> Path:
     """Resolve a relative path against the project root, so notebooks, tests and papermill agree.

@@ -15,6 +15,12 @@ from torch import nn
 from .data import N_DIGITS, MNISTTensors
 from .model import VAE, count_parameters, eval_mode, summary_text
 
+__all__ = [
+    "METRIC_NAMES", "comparison_table", "conclusion", "course_report_comparison", "format_table", "layer_table",
+    "likelihood_table", "loss_table", "metrics_frame", "parameter_counts", "quality_summary_table", "quality_table",
+    "shape_walkthrough", "show_markdown", "show_table", "split_summary", "table_latex", "training_details_table",
+]
+
 METRIC_NAMES = {
     "accuracy_hungarian": "accuracy (Hungarian)",
     "accuracy_majority": "accuracy (majority)",

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 
+__all__ = ["environment_info", "resolve_device", "to_memory_format", "tune_cpu_runtime"]
+
 
 def resolve_device(device: str = "auto") -> torch.device:
     """'auto' picks CUDA, then Apple MPS, then the CPU; any other string is passed to torch."""

@@ -1,6 +1,7 @@
-"""Training: the configuration, the loop with validation early stopping and checkpoints, and test evaluation.
+"""Training: the configuration, the loop with early stopping and per-epoch checkpoints, and test evaluation.
 
-``train_or_reuse`` decides between continuing, reusing and refusing a run folder, so no parameter is silently ignored.
+Used by notebook 03. ``train_or_reuse`` follows the run folder's plan (train, continue or reuse), so no parameter is
+silently ignored; everything on disk goes through ``run.RunFolder``.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ import math
 import os
 import time
 from dataclasses import asdict, dataclass, fields
-from pathlib import Path
 from typing import Any, Iterator, Mapping, NamedTuple
 
 import pandas as pd
@@ -17,15 +17,18 @@ import torch
 from tqdm import tqdm  # text bars: work in terminals, papermill and JupyterLab alike
 
 from . import checks
-from .checkpoint import (
-    HISTORY_COLUMNS, CheckpointError, TrainingState, check_architecture, check_history_file, export_weights, history_frame,
-    EARLY_STOP_PREFIX, is_final_stop, load_checkpoint, model_from_payload, restore_training_state, save_checkpoint,
-    state_from_payload, update_checkpoint_fields, write_history,
-)
-from .data import N_TRAIN_IMAGES, batched, shuffled_batches
+from .data import batched, shuffled_batches
 from .model import VAE, LossTerms, eval_mode, model_device, vae_loss
+from .run import Plan, RunFolder, Stop, TrainingState
 from .runtime import environment_info, resolve_device, set_seed, to_memory_format, tune_cpu_runtime
-from .paths import BEST_CHECKPOINT, HISTORY_FILE, LAST_CHECKPOINT, WEIGHTS_FILE, display_path, project_path
+
+__all__ = [
+    "TrainConfig", "TrainResult", "early_stopping_step", "evaluate", "make_optimizer", "minibatches", "train",
+    "train_or_reuse", "train_step", "training_metrics",
+]
+
+# Fields that do not change what is computed: where it runs, how long this session may take, memory layout.
+SESSION_FIELDS = ("device", "max_minutes", "channels_last")
 
 
 @dataclass(frozen=True)
@@ -47,20 +50,12 @@ class TrainConfig:
     stopping: str = "validation"  # "validation": patience on the held-out loss; "course_report": the original's rule
 
     def __post_init__(self) -> None:
-        rules = checks.PARAMETER_RULES["03_train"]
-        for item in fields(self):
-            value = getattr(self, item.name)
-            if item.name in rules:
-                rules[item.name](item.name, value)
+        checks.check_values("03_train", asdict(self))
         checks.check_bool("channels_last", self.channels_last)
-        checks.check_choice("stopping", self.stopping, checks.STOPPING_RULES)
-        n_train = self.train_limit or N_TRAIN_IMAGES
-        if self.val_size >= n_train:
-            raise ValueError(f"val_size must be below the {n_train:,} training images, got {self.val_size:,}")
         object.__setattr__(self, "betas", tuple(self.betas))
 
     @classmethod
-    def from_parameters(cls, namespace: Mapping[str, Any]) -> "TrainConfig":
+    def from_parameters(cls, namespace: Mapping[str, Any]) -> TrainConfig:
         """The configuration from a notebook's parameters (its ``globals()``): every field found there is taken."""
         return cls(**{item.name: namespace[item.name] for item in fields(cls) if item.name in namespace})
 
@@ -70,23 +65,17 @@ class TrainConfig:
         data["betas"] = list(self.betas)
         return data
 
-
-# Fields that do not change what is computed: where it runs, how long this session may take, memory layout.
-SESSION_FIELDS = ("device", "max_minutes", "channels_last")
-
-
-def config_differences(saved: Mapping[str, Any], config: TrainConfig) -> list[str]:
-    """'name: run folder has A, parameters ask for B' for each run-defining field that differs (epochs aside)."""
-    wanted = config.to_dict()
-    defaults = TrainConfig().to_dict()
-    differences = []
-    for name, value in wanted.items():
-        if name in SESSION_FIELDS or name == "epochs":
-            continue
-        found = saved.get(name, defaults[name])  # fields added later take their default in older runs
-        if found != value:
-            differences.append(f"{name}: run folder has {found!r}, parameters ask for {value!r}")
-    return differences
+    def differences(self, saved: Mapping[str, Any]) -> list[str]:
+        """'name: run folder has A, parameters ask for B' for each run-defining field that differs (epochs aside)."""
+        defaults = TrainConfig().to_dict()
+        differences = []
+        for name, value in self.to_dict().items():
+            if name in SESSION_FIELDS or name == "epochs":
+                continue
+            found = saved.get(name, defaults[name])  # fields added later take their default in older runs
+            if found != value:
+                differences.append(f"{name}: run folder has {found!r}, parameters ask for {value!r}")
+        return differences
 
 
 def make_optimizer(model: VAE, config: TrainConfig, device: torch.device) -> torch.optim.Adam:
@@ -128,43 +117,6 @@ def evaluate(model: VAE, images: torch.Tensor, batch_size: int = 512, seed: int 
     return {"loss": loss, "recon": recon, "kl": kl}
 
 
-class TrainResult(NamedTuple):
-    """What ``train`` hands back: the model with its best weights, the per-epoch history and why it stopped."""
-
-    model: VAE
-    history: pd.DataFrame
-    stop_reason: str
-    best_epoch: int
-    wall_seconds: float
-    environment: dict[str, Any]
-
-
-def _train_one_epoch(
-    model: VAE, optimizer: torch.optim.Optimizer, images: torch.Tensor, config: TrainConfig,
-    generator: torch.Generator, description: str, progress: bool,
-) -> dict[str, float]:
-    """Run one epoch; returns per-image train loss terms. Sums stay on the device to avoid syncs."""
-    model.train()
-    sums = torch.zeros(3, device=images.device)
-    n_batches = math.ceil(len(images) / config.batch_size)
-    batches = minibatches(images, config.batch_size, generator)
-    with tqdm(batches, total=n_batches, desc=description, leave=False, mininterval=1.0, disable=not progress) as bar:
-        for step, batch in enumerate(bar):
-            terms = train_step(model, optimizer, to_memory_format(batch, config.channels_last))
-            sums += torch.stack(list(terms))
-            if step % 50 == 0:  # reading a value syncs the GPU, so only now and then
-                per_image = (terms.loss / len(batch)).item(), (terms.kl / len(batch)).item()
-                bar.set_postfix(loss=f"{per_image[0]:.1f}", kl=f"{per_image[1]:.1f}")
-    loss, recon, kl = (sums / len(images)).tolist()
-    return {"train_loss": loss, "train_recon": recon, "train_kl": kl}
-
-
-def _early_stopping_metric(row: dict[str, float]) -> float:
-    """Validation loss when there is a validation set, else the training loss."""
-    value = row.get("val_loss")
-    return row["train_loss"] if value is None or math.isnan(value) else value
-
-
 def early_stopping_step(state: TrainingState, row: dict[str, float], config: TrainConfig) -> bool:
     """Update the early-stopping bookkeeping with a finished epoch's ``row``; True when the run must stop.
 
@@ -179,7 +131,7 @@ def early_stopping_step(state: TrainingState, row: dict[str, float], config: Tra
         state.bad_epochs = state.bad_epochs + 1 if row["train_loss"] > previous else 0
         state.best_epoch, state.best_metric = row["epoch"], row["train_loss"]
         return state.bad_epochs > config.patience
-    metric = _early_stopping_metric(row)
+    metric = row["train_loss"] if math.isnan(row.get("val_loss", math.nan)) else row["val_loss"]
     if metric < state.best_metric:
         state.best_metric, state.best_epoch, state.bad_epochs = metric, row["epoch"], 0
         return False
@@ -187,28 +139,111 @@ def early_stopping_step(state: TrainingState, row: dict[str, float], config: Tra
     return state.bad_epochs >= config.patience
 
 
-def early_stop_reason(config: TrainConfig) -> str:
-    """The stop reason recorded when ``early_stopping_step`` fires."""
-    if config.stopping == "course_report":
-        return f"{EARLY_STOP_PREFIX} (course report's rule): the training loss rose in {config.patience + 1} consecutive epochs"
-    return f"{EARLY_STOP_PREFIX}: no improvement for {config.patience} epochs"
+class TrainResult(NamedTuple):
+    """What ``train`` hands back: the model with its kept weights, the per-epoch history and why it stopped."""
+
+    model: VAE
+    history: pd.DataFrame
+    stop_reason: str
+    best_epoch: int
+    wall_seconds: float
+    environment: dict[str, Any]
+
+    @classmethod
+    def of(cls, model: VAE, state: TrainingState) -> TrainResult:
+        """A result from a model and its bookkeeping."""
+        return cls(model, state.history_frame(), state.stop_reason, state.best_epoch, state.wall_seconds,
+                   state.environment)
+
+
+@dataclass
+class _Session:
+    """What one call of ``train`` works with: the run folder, the model and its optimizer, and the bookkeeping."""
+
+    config: TrainConfig
+    run: RunFolder
+    model: VAE
+    optimizer: torch.optim.Optimizer
+    generator: torch.Generator
+    state: TrainingState
+    started: float  # perf_counter at the start of this call
+    earlier_seconds: float  # wall time of the run before this call (a resume continues the count)
+
+
+def _setup(config: TrainConfig, run: RunFolder, resume: bool) -> _Session:
+    """Seed, build the model and its optimizer on the device, and put a resumable run back in place."""
+    device = resolve_device(config.device)
+    set_seed(config.seed)
+    if device.type == "cpu":
+        tune_cpu_runtime()
+    model = VAE(config.z_dim).to(device)
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = make_optimizer(model, config, device)
+    generator = torch.Generator().manual_seed(config.seed)
+    state = TrainingState()
+    if resume and run.file(run.LAST).exists():
+        state = run.resume(model, optimizer, generator)
+        print(f"Continuing the run in {run.shown}: {state.epoch} epochs done, best epoch {state.best_epoch}.")
+    state.environment = environment_info(device)
+    return _Session(config, run, model, optimizer, generator, state, time.perf_counter(), state.wall_seconds)
+
+
+def _train_one_epoch(session: _Session, images: torch.Tensor, epoch: int, progress: bool) -> dict[str, float]:
+    """Run one epoch; returns per-image train loss terms. Sums stay on the device to avoid syncs."""
+    model, config = session.model, session.config
+    model.train()
+    sums = torch.zeros(3, device=images.device)
+    n_batches = math.ceil(len(images) / config.batch_size)
+    batches = minibatches(images, config.batch_size, session.generator)
+    with tqdm(batches, total=n_batches, desc=f"epoch {epoch}", leave=False, mininterval=1.0,
+              disable=not progress) as bar:
+        for step, batch in enumerate(bar):
+            terms = train_step(model, session.optimizer, to_memory_format(batch, config.channels_last))
+            sums += torch.stack(list(terms))
+            if step % 50 == 0:  # reading a value syncs the GPU, so only now and then
+                bar.set_postfix(loss=f"{(terms.loss / len(batch)).item():.1f}", kl=f"{(terms.kl / len(batch)).item():.1f}")
+    loss, recon, kl = (sums / len(images)).tolist()
+    return {"train_loss": loss, "train_recon": recon, "train_kl": kl}
+
+
+def _held_out(model: VAE, images: torch.Tensor | None, prefix: str, config: TrainConfig, seed: int) -> dict[str, float]:
+    """``prefix``_loss/_recon/_kl of ``images`` (NaN without images), for the history row."""
+    values = evaluate(model, images, config.batch_size, seed=seed) if images is not None else {}
+    return {f"{prefix}_{term}": values.get(term, math.nan) for term in ("loss", "recon", "kl")}
 
 
 def _epoch_line(row: dict[str, float]) -> str:
     """One printed line per epoch, like the PyTorch VAE example."""
     val = "" if math.isnan(row["val_loss"]) else f" | val {row['val_loss']:.2f}"
-    return (
-        f"epoch {row['epoch']:4d} | train {row['train_loss']:.2f} "
-        f"(recon {row['train_recon']:.2f}, KL {row['train_kl']:.2f}){val} | "
-        f"{row['epoch_seconds']:.1f} s, {row['images_per_second']:.0f} img/s"
-    )
+    test = "" if math.isnan(row["test_loss"]) else f" | test {row['test_loss']:.2f}"
+    return (f"epoch {row['epoch']:4d} | train {row['train_loss']:.2f} (recon {row['train_recon']:.2f}, "
+            f"KL {row['train_kl']:.2f}){val}{test} | {row['epoch_seconds']:.1f} s, {row['images_per_second']:.0f} img/s")
 
 
-def _restore_best(model: VAE, run_dir: Path, state: TrainingState, config: TrainConfig) -> None:
-    """Load the best epoch's weights into ``model`` (kept as is when no epoch finished, or under the course rule)."""
-    best_path = run_dir / BEST_CHECKPOINT
-    if config.stopping != "course_report" and state.best_epoch > 0 and best_path.exists():
-        model.load_state_dict(load_checkpoint(best_path)["model"])
+def _end_epoch(session: _Session, row: dict[str, float]) -> str:
+    """Book a finished epoch: early stopping, the epoch limit and the time budget, then the files. Returns the stop reason."""
+    config, state = session.config, session.state
+    best_before = state.best_epoch
+    stop = ""
+    if early_stopping_step(state, row, config):
+        stop = Stop.EARLY.reason(patience=config.patience, stopping=config.stopping)
+    elif row["epoch"] >= config.epochs:
+        stop = Stop.EPOCH_LIMIT.reason(epochs=config.epochs)
+    elif config.max_minutes is not None and (time.perf_counter() - session.started) / 60 >= config.max_minutes:
+        stop = Stop.TIME_BUDGET.reason(minutes=config.max_minutes)
+    state.history.append(row)
+    state.epoch, state.stop_reason = row["epoch"], stop
+    state.wall_seconds = session.earlier_seconds + time.perf_counter() - session.started
+    new_best = state.best_epoch != best_before and config.stopping != "course_report"
+    session.run.save_epoch(session.model, session.optimizer, session.generator, config, state, new_best)
+    return stop
+
+
+def _keep_weights(session: _Session) -> None:
+    """Put the kept weights into the model: the best epoch's, or the last under the course report's rule."""
+    if session.config.stopping != "course_report" and session.state.best_epoch > 0:
+        session.model.load_state_dict(session.run.best_weights())
 
 
 def train(
@@ -224,195 +259,72 @@ def train(
 ) -> TrainResult:
     """Train the VAE with early stopping, checkpointing every epoch to ``run_dir``.
 
-    ``run_dir/last.pt`` (every epoch) and ``run_dir/best.pt`` (best early-stopping
-    metric) hold everything needed to continue: with ``resume=True`` an interrupted
-    run picks up where it stopped and ends with the same weights as an
-    uninterrupted one. ``history.csv`` gets one row per epoch. At the end the model
-    holds the best weights. With ``test_images`` and ``test_every`` > 0 the history also records
-    the test loss every ``test_every`` epochs, for analysis only: it never decides stopping or selection.
+    ``last.pt`` (every epoch) and ``best.pt`` (best early-stopping metric) hold everything
+    needed to continue: with ``resume=True`` an interrupted run picks up where it stopped and
+    ends with the same weights as an uninterrupted one. ``history.csv`` gets one row per
+    epoch; with ``test_images`` and ``test_every`` > 0 it also records the test loss every
+    ``test_every`` epochs, for analysis only: it never decides stopping or selection. At the
+    end the model holds the kept weights.
     """
-    run_dir = project_path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    device = resolve_device(config.device)
-    set_seed(config.seed)
-    if device.type == "cpu":
-        tune_cpu_runtime()
-    model = VAE(config.z_dim).to(device)
-    if config.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    optimizer = make_optimizer(model, config, device)
-    generator = torch.Generator().manual_seed(config.seed)
-    state = TrainingState()
-
-    last_path = run_dir / LAST_CHECKPOINT
-    if resume and last_path.exists():
-        payload = load_checkpoint(last_path)
-        check_architecture(last_path, payload, config.z_dim)
-        state = restore_training_state(payload, model, optimizer, generator)
-        print(f"Continuing the run in {display_path(run_dir)}: {state.epoch} epochs done, best epoch {state.best_epoch}.")
-
+    session = _setup(config, RunFolder(run_dir), resume)
+    device = model_device(session.model)
     train_images = train_images.to(device)
     val_images = val_images.to(device) if val_images is not None else None
     test_images = test_images.to(device) if test_images is not None and test_every > 0 else None
-    state.environment = environment_info(device)
-    started = time.perf_counter()
-    earlier_seconds = state.wall_seconds  # time spent before a resume counts towards the run's wall time
-    stop_reason = state.stop_reason if is_final_stop(state.stop_reason) else ""
-    while not stop_reason:
-        if state.epoch >= config.epochs:
-            stop_reason = f"reached epochs={config.epochs}"
-            break
-        if config.max_minutes is not None and (time.perf_counter() - started) / 60 >= config.max_minutes:
-            stop_reason = f"time budget of {config.max_minutes:g} min for this session used (re-running continues)"
-            break
+    state = session.state
+    stop = state.stop_reason if state.stop and state.stop.final else ""
+    while not stop:
         epoch = state.epoch + 1
         tic = time.perf_counter()
         try:
-            row = _train_one_epoch(model, optimizer, train_images, config, generator, f"epoch {epoch}", progress)
+            row = _train_one_epoch(session, train_images, epoch, progress)
         except KeyboardInterrupt:
-            _restore_best(model, run_dir, state, config)
-            print(f"Interrupted during epoch {epoch}. {last_path.name} holds epoch {state.epoch}; run again to continue.")
+            _keep_weights(session)
+            print(f"Interrupted during epoch {epoch}. {RunFolder.LAST} holds epoch {state.epoch}; run again to continue.")
             raise
-        if not all(math.isfinite(v) for v in row.values()):
-            stop_reason = (
-                f"non-finite loss in epoch {epoch} ({row['train_loss']}); kept the last good "
-                f"checkpoint (epoch {state.epoch}); lower the learning rate or check the data"
-            )
-            print("Training stopped:", stop_reason)
+        if not all(math.isfinite(value) for value in row.values()):
+            stop = Stop.NON_FINITE.reason(epoch=epoch, loss=row["train_loss"], kept_epoch=state.epoch)
+            state.stop_reason = stop
+            print("Training stopped:", stop)
             break
         seconds = time.perf_counter() - tic
         row.update(epoch=epoch, epoch_seconds=seconds, images_per_second=len(train_images) / seconds)
-        if val_images is not None:
-            val = evaluate(model, val_images, config.batch_size, seed=eval_seed)
-            row.update(val_loss=val["loss"], val_recon=val["recon"], val_kl=val["kl"])
-        else:
-            row.update(val_loss=float("nan"), val_recon=float("nan"), val_kl=float("nan"))
-        test = {"loss": math.nan, "recon": math.nan, "kl": math.nan}
-        if test_images is not None and epoch % test_every == 0:
-            test = evaluate(model, test_images, config.batch_size, seed=eval_seed)
-        row.update(test_loss=test["loss"], test_recon=test["recon"], test_kl=test["kl"])
-        best_before = state.best_epoch
-        if early_stopping_step(state, row, config):
-            stop_reason = early_stop_reason(config)
-        state.history.append({k: row[k] for k in HISTORY_COLUMNS})
-        state.epoch = epoch
-        if state.best_epoch != best_before and config.stopping != "course_report":
-            save_checkpoint(run_dir / BEST_CHECKPOINT, model, config.to_dict(), state)
-        state.stop_reason = stop_reason
-        state.wall_seconds = earlier_seconds + (time.perf_counter() - started)
-        save_checkpoint(last_path, model, config.to_dict(), state, optimizer, generator)
-        write_history(state.history, run_dir / HISTORY_FILE)
+        row.update(_held_out(session.model, val_images, "val", config, eval_seed))
+        tested = test_images if test_images is not None and epoch % test_every == 0 else None
+        row.update(_held_out(session.model, tested, "test", config, eval_seed))
+        stop = _end_epoch(session, row)
         if progress:
-            print(_epoch_line(state.history[-1]))
-    _restore_best(model, run_dir, state, config)
-    wall = earlier_seconds + (time.perf_counter() - started)
-    if last_path.exists() and not stop_reason.startswith("non-finite"):
-        update_checkpoint_fields(last_path, stop_reason=stop_reason, wall_seconds=wall)
-    return TrainResult(model, history_frame(state.history), stop_reason, state.best_epoch, wall, state.environment)
-
-
-def _run_is_finished(payload: Mapping[str, Any], config: TrainConfig) -> bool:
-    """A run is finished when early stopping (or a non-finite loss) ended it, or it reached the asked-for epoch limit."""
-    reason = payload.get("stop_reason", "")
-    return is_final_stop(reason) or reason.startswith("non-finite") or payload["epoch"] >= config.epochs
-
-
-def plan_training(config: TrainConfig, run_dir: str | os.PathLike, retrain: bool = False) -> str:
-    """Decide what training will do with ``run_dir`` and say it in one line: 'train', 'continue' or 'reuse'.
-
-    Called before any data is loaded. A run folder made with other parameters is
-    refused with an error that names every difference and both ways out; an
-    unfinished run continues; a finished one with the same configuration is reused.
-    """
-    run_dir = project_path(run_dir)
-    checks.check_bool("retrain", retrain)
-    last, weights = run_dir / LAST_CHECKPOINT, run_dir / WEIGHTS_FILE
-    source = last if last.exists() else weights if weights.exists() else None
-    if retrain or source is None:
-        verb = "Retraining from scratch (retrain=True)" if retrain and source else "Training from scratch"
-        print(f"{verb} in {display_path(run_dir)}.")
-        return "train"
-    payload = load_checkpoint(source)
-    differences = config_differences(payload["config"], config)
-    saved_epochs = payload["config"].get("epochs")
-    if payload["epoch"] > config.epochs:
-        differences.append(f"epochs: run folder has run {payload['epoch']} epochs, parameters ask for at most {config.epochs}")
-    if differences:
-        raise ValueError(
-            f"the run folder '{display_path(run_dir)}' holds a run with other parameters:\n  - "
-            + "\n  - ".join(differences)
-            + "\nUse another run_dir for these parameters, or pass retrain=True to train anew in this folder "
-            "(its checkpoints are overwritten)."
-        )
-    if _run_is_finished(payload, config):
-        print(
-            f"Reusing the finished run in {display_path(run_dir)} (same configuration; {payload['stop_reason']} "
-            f"after {payload['epoch']} epochs, best epoch {payload['best_epoch']}). Pass retrain=True to train anew."
-        )
-        return "reuse"
-    if source == weights:
-        raise CheckpointError(
-            f"'{display_path(weights)}' holds an unfinished run ({payload['epoch']} of {config.epochs} epochs) "
-            f"without its resumable state '{LAST_CHECKPOINT}'; restore that file to continue, or pass retrain=True"
-        )
-    limit = f" (epoch limit now {config.epochs}, was {saved_epochs})" if saved_epochs != config.epochs else ""
-    print(f"Continuing the unfinished run in {display_path(run_dir)}: {payload['epoch']} of {config.epochs} epochs done{limit}.")
-    return "continue"
-
-
-def _reuse(run_dir: Path, device: torch.device) -> TrainResult:
-    """The finished run's best weights and history, checked against the history.csv beside them."""
-    weights, last = run_dir / WEIGHTS_FILE, run_dir / LAST_CHECKPOINT
-    if not weights.exists():
-        export_weights(run_dir)
-    payload = load_checkpoint(weights)
-    if last.exists() and load_checkpoint(last)["epoch"] != payload["epoch"]:
-        export_weights(run_dir)  # the exported file is older than the run; refresh it
-        payload = load_checkpoint(weights)
-    history_path = run_dir / HISTORY_FILE
-    if history_path.exists():
-        check_history_file(history_path, payload["history"])
-    else:
-        write_history(payload["history"], history_path)
-    state = state_from_payload(payload)
-    return TrainResult(
-        model_from_payload(payload, device), history_frame(state.history), state.stop_reason, state.best_epoch,
-        state.wall_seconds, state.environment,
-    )
+            print(_epoch_line(row))
+    _keep_weights(session)
+    if state.best_epoch > 0 and not stop.startswith(Stop.NON_FINITE.value):
+        session.run.export(session.model, config, state)  # the file analysis reads, even of an unfinished run
+    return TrainResult.of(session.model, state)
 
 
 def train_or_reuse(
     config: TrainConfig,
-    train_images: torch.Tensor,
+    train_images: torch.Tensor | None,
     val_images: torch.Tensor | None,
     run_dir: str | os.PathLike,
-    retrain: bool = False,
+    plan: Plan,
     progress: bool = True,
-    plan: str | None = None,
     test_images: torch.Tensor | None = None,
     test_every: int = 0,
 ) -> TrainResult:
-    """Continue an unfinished run, reuse a finished one, or train from scratch, as ``plan_training`` decides.
+    """Continue an unfinished run, reuse a finished one, or train from scratch, as ``RunFolder.plan`` decided.
 
-    The report can thus be rebuilt from the committed ``vae_mnist.pt`` without hours
-    of training, while ``retrain=True`` always trains anew. ``plan``: a decision
-    ``plan_training`` already made and printed (notebooks make it before loading data).
+    The report can thus be rebuilt from the committed ``vae_mnist.pt`` without hours of
+    training. A reuse reads the run folder and writes nothing into it.
     """
-    run_dir = project_path(run_dir)
-    action = plan or plan_training(config, run_dir, retrain)
-    if action == "reuse":
-        return _reuse(run_dir, resolve_device(config.device))
-    result = train(
-        config, train_images, val_images, run_dir, resume=action == "continue", progress=progress,
-        test_images=test_images, test_every=test_every,
-    )
-    if result.best_epoch > 0:
-        export_weights(run_dir)
-    return result
+    if plan is Plan.REUSE:
+        model, state = RunFolder(run_dir).load_run(resolve_device(config.device))
+        return TrainResult.of(model, state)
+    return train(config, train_images, val_images, run_dir, resume=plan is Plan.CONTINUE, progress=progress,
+                 test_images=test_images, test_every=test_every)
 
 
 def training_metrics(
-    result: TrainResult, config: TrainConfig, test: dict[str, float], n_test_images: int, eval_seed: int
+    result: TrainResult, config: TrainConfig, test: dict[str, float], n_test_images: int, eval_seed: int,
 ) -> dict[str, Any]:
     """Everything a reader needs to trust the numbers of a run, for metrics.json and the report."""
     history = result.history
