@@ -48,8 +48,10 @@ report: notebooks pdf
 browser:
 	bash scripts/install_browser.sh
 
-# The README's test command: pytest --nbval runs tests/ and notebooks/ (see pyproject.toml and conftest.py).
+# The README's test command: ruff (lint and import order), then pytest --nbval over tests/ and notebooks/
+# (see pyproject.toml and conftest.py).
 test: venv pdf-tools browser
+	$(PY) -m ruff check .
 	$(PY) -m pytest --nbval
 
 # The interactive explorer (notebook 05) in JupyterLab.
@@ -58,6 +60,7 @@ lab: venv
 
 benchmark: venv
 	$(PY) benchmarks/train_throughput.py
+	$(PY) benchmarks/notebook_times.py notebooks/04_latent_space.ipynb
 
 clean-report:
 	rm -rf report/*.ipynb report/report.pdf figures/*.png

@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Merge the executed report notebooks into one code-free notebook and render it to PDF with nbconvert.
 
-nbconvert converts one notebook at a time and shows code; a reader wants one PDF without code, prompts or parameter cells.
+nbconvert converts one notebook at a time and shows code; a reader wants one PDF without code, prompts or
+parameter cells.
 """
 
 from __future__ import annotations
@@ -143,7 +144,7 @@ def make_exporter(latex_only: bool = False) -> Any:
 
 
 def render_pdf(nb: NotebookNode, output: Path) -> bytes:
-    """PDF bytes of the merged notebook; on a LaTeX error, the source goes to report/build/ and the error lines are shown."""
+    """PDF bytes of the merged notebook; on a LaTeX error the source goes to report/build/ and the errors are shown."""
     from nbconvert.exporters.pdf import LatexFailed
 
     resources = {"metadata": {"name": "report", "path": str(output.parent.resolve())}}

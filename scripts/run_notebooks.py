@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Execute the report notebooks in order with papermill; each executed notebook appears in the output folder only when complete.
+"""Execute the report notebooks in order with papermill; an executed notebook appears in the output folder only
+when complete.
 
 Papermill writes its output cell by cell, so it writes into ``build/report/`` and the finished file is moved into place.
 Before the move, the notebook is tidied for committing: progress-bar updates folded into their final line, and

@@ -15,7 +15,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -29,7 +28,6 @@ import nbformat
 import numpy as np
 import pytest
 import torch
-
 from playwright.sync_api import expect, sync_playwright
 
 import vae_utils as vu
@@ -223,7 +221,8 @@ def test_the_explorer_runs_in_jupyterlab_and_redraws_on_a_click_and_a_slider(chr
             timings["slider_drag_to_new_picture_s"] = round(redraw(page, dims_view, drag), 3)
             page.screenshot(path=OUTPUT_DIR / "explorer_dimensions.png")
 
-            for tab, field, value, n in (("Interpolation", "to test #", "5", 2), ("Encode an image", "test image #", "3", 3)):
+            other_tabs = (("Interpolation", "to test #", "5", 2), ("Encode an image", "test image #", "3", 3))
+            for tab, field, value, n in other_tabs:
                 page.get_by_role("tab", name=tab).click()
                 view = page.locator("img.widget-image").nth(n)
                 entry = page.get_by_label(field, exact=True).locator("visible=true")

@@ -56,7 +56,8 @@ def test_the_digits_tab_shows_five_samples_of_the_chosen_digit(explorer, monkeyp
     monkeypatch.setattr(explore, "decode_probabilities", lambda m, z: drawn.append(z) or torch.zeros(len(z), 1, 28, 28))
     explorer.sampler.value, explorer.digit.value = "made-up", 4
     assert drawn[-1].shape == (5, 15)
-    assert explorer.cluster_sampler.component_to_digit[torch.cdist(drawn[-1], explorer.cluster_sampler.means).argmin(1)].tolist() == [4] * 5
+    nearest = torch.cdist(drawn[-1], explorer.cluster_sampler.means).argmin(1)
+    assert explorer.cluster_sampler.component_to_digit[nearest].tolist() == [4] * 5
 
 
 def test_a_latent_slider_changes_the_decoded_digit_and_reset_restores_it(explorer):

@@ -1,9 +1,14 @@
 """Generation metrics on inputs with a known answer, and samplers that draw each digit from its own clusters."""
 
+import contextlib
+import io
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from prdc import compute_prdc
+from torchmetrics.image.fid import _compute_fid
 
 import vae_utils as vu
 
@@ -17,28 +22,45 @@ def _features(n=200, shift=0.0, seed=0):
 
 def test_identical_sets_give_perfect_prdc_and_zero_frechet_distance():
     real = _features()
-    values = vu.prdc(real, real.copy())
+    values = vu.prdc(vu.digit_statistics(real), real.copy())
     assert values["precision"] == values["recall"] == values["coverage"] == 1.0
     assert values["density"] == pytest.approx(1.0, abs=0.05)
-    assert vu.frechet_distance(real, real.copy()) == pytest.approx(0.0, abs=1e-6)
+    assert vu.frechet_distance(vu.digit_statistics(real), real.copy()) == pytest.approx(0.0, abs=1e-6)
 
 
 def test_disjoint_sets_give_zero_prdc():
-    values = vu.prdc(_features(), _features(shift=1000.0, seed=1))
+    values = vu.prdc(vu.digit_statistics(_features()), _features(shift=1000.0, seed=1))
     assert values == {"precision": 0.0, "recall": 0.0, "density": 0.0, "coverage": 0.0}
+
+
+def test_prdc_and_frechet_distance_equal_the_reference_libraries():
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(300, 16)).astype(np.float32)
+    fake = (rng.normal(size=(200, 16)) * 1.3 + 0.4).astype(np.float32)
+    statistics = vu.digit_statistics(real)
+    with contextlib.redirect_stdout(io.StringIO()):  # compute_prdc prints the set sizes
+        expected = compute_prdc(real, fake, 5)
+    values = vu.prdc(statistics, fake)
+    assert values.keys() == expected.keys() and 0 < values["precision"] < 1 and 0 < values["coverage"] < 1
+    assert values == pytest.approx({key: float(value) for key, value in expected.items()}, rel=1e-12)
+    moments = [torch.from_numpy(x) for data in (fake, real) for x in
+               (data.mean(axis=0, dtype=np.float64), np.cov(data.astype(np.float64), rowvar=False))]
+    reference = float(_compute_fid(*moments))
+    assert reference > 1
+    assert vu.frechet_distance(statistics, fake) == pytest.approx(reference, rel=1e-6)
 
 
 def test_frechet_distance_of_a_mean_shift_is_its_square():
     real = _features(n=4000)
     shifted = real.copy()
     shifted[:, 0] += 3.0
-    assert vu.frechet_distance(real, shifted) == pytest.approx(9.0, rel=1e-3)
+    assert vu.frechet_distance(vu.digit_statistics(real), shifted) == pytest.approx(9.0, rel=1e-3)
 
 
 def test_frechet_distance_survives_a_feature_that_never_fires():
     real = _features()
     real[:, 3] = 0.0  # a dead ReLU unit: singular covariance
-    value = vu.frechet_distance(real, real.copy())
+    value = vu.frechet_distance(vu.digit_statistics(real), real.copy())
     assert np.isfinite(value) and value == pytest.approx(0.0, abs=1e-4)
 
 
@@ -75,11 +97,12 @@ def test_min_purity_leaves_out_impure_clusters_but_never_a_digit(digit_blobs):
     assert sampler.missing_digits() == []
 
 
-def test_prior_sampler_ignores_the_digit_and_temperature_must_be_positive():
-    prior = vu.PriorSampler(15)
-    a = prior.sample(0, 5, torch.Generator().manual_seed(1))
-    b = prior.sample(9, 5, torch.Generator().manual_seed(1))
-    assert torch.equal(a, b)
+def test_course_prior_sampler_ignores_the_digit_clamps_and_temperature_must_be_positive():
+    prior = vu.CoursePriorSampler(15)
+    a = prior.sample(0, 500, torch.Generator().manual_seed(1))
+    b = prior.sample(9, 500, torch.Generator().manual_seed(1))
+    assert torch.equal(a, b) and a.shape == (500, 15) and prior.missing_digits() == []
+    assert float(a.abs().max()) == 2.0  # N(0, I) clamped to [-2, 2], as the course report drew it
     with pytest.raises(ValueError, match="temperature"):
         prior.sample(0, 5, torch.Generator().manual_seed(1), temperature=-1.0)
 
@@ -122,5 +145,43 @@ def test_generated_digits_shape_range_and_round_trip(tmp_path, digit_blobs):
     sampler = vu.fit_cluster_sampler(latents, labels, vu.fit_clusters(latents, labels, k=10, seed=0))
     images = vu.generate_digits(vu.VAE(), sampler, n_per_digit=4, seed=3)
     assert images.shape == (10, 4, 1, 28, 28) and 0 <= float(images.min()) and float(images.max()) <= 1
-    vu.save_generated(images, tmp_path / vu.GENERATED_FILE)
-    assert torch.equal(vu.load_generated(tmp_path / vu.GENERATED_FILE), images)
+    run = vu.RunFolder(tmp_path)
+    assert run.save_generated(images) is True
+    assert torch.equal(run.load_generated(), images)
+
+
+def test_saved_samplers_draw_the_same_codes_after_a_round_trip(tmp_path, digit_blobs):
+    latents, labels = digit_blobs
+    fits = vu.fit_cluster_family(latents, labels, [10, 11], seed=0)
+    chosen = vu.mixture_sampler(vu.fit_mixture(latents, 10, seed=0), latents, labels, min_purity=0.9)
+    kmeans = vu.fit_cluster_sampler(latents, labels, fits[10])
+    vu.save_samplers(vu.RunFolder(tmp_path), chosen, kmeans, temperature=0.8)
+    saved = vu.load_saved_samplers(tmp_path)
+    assert saved.temperature == 0.8 and saved.chosen.name == chosen.name and saved.kmeans.name == kmeans.name
+    for original, loaded in ((chosen, saved.chosen), (kmeans, saved.kmeans)):
+        for digit in range(10):
+            a = original.sample(digit, 20, torch.Generator().manual_seed(digit), temperature=0.8)
+            b = loaded.sample(digit, 20, torch.Generator().manual_seed(digit), temperature=0.8)
+            assert torch.equal(a, b)
+    torch.save({"format": 99}, vu.RunFolder(tmp_path).file(vu.RunFolder.SAMPLERS))
+    with pytest.raises(vu.CheckpointError, match="not a saved sampler file"):
+        vu.load_saved_samplers(tmp_path)
+
+
+def test_sampler_family_shares_the_fits_and_the_untied_prior_is_scored_only_at_temperature_one(
+        digit_blobs, small_train_images):
+    torch.set_num_threads(1)
+    latents, labels = digit_blobs
+    fits = vu.fit_cluster_family(latents, labels, [10, 12], seed=0)
+    samplers = vu.build_samplers(latents, labels, fits, vu.fit_mixture(latents, 10, seed=0), min_purity=0.9)
+    assert isinstance(samplers[0], vu.CoursePriorSampler)
+    assert [s.name for s in samplers[1:3]] == ["k-means k = 10", "k-means k = 12"]
+    assert all(isinstance(s, vu.DigitSampler) for s in samplers[1:])
+    torch.manual_seed(0)
+    judge = vu.DigitClassifier().eval()
+    reference = vu.real_features(judge, small_train_images)
+    comparison = vu.compare_samplers(vu.VAE(), judge, [samplers[0], samplers[1]], [0.5, 1.0], n_per_digit=7,
+                                     seed=1, reference=reference)
+    assert list(zip(comparison["sampler"], comparison["temperature"], comparison["tied to digits"])) == [
+        (samplers[0].name, 1.0, False), ("k-means k = 10", 0.5, True), ("k-means k = 10", 1.0, True)]
+    assert comparison["min_accuracy"].between(0, 1).all()

@@ -1,5 +1,7 @@
 """Latent-space analysis: cluster naming, matching accuracy, per-digit generation and likelihood bounds."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -71,8 +73,9 @@ def test_generate_digits_shape_range_and_determinism(tmp_path, digit_blobs):
     assert a.shape == (10, 5, 1, 28, 28)
     assert float(a.min()) >= 0.0 and float(a.max()) <= 1.0
     assert torch.equal(a, b) and not torch.equal(a, c)
-    vu.save_generated(a, tmp_path / "generated_digits.npz")
-    saved = np.load(tmp_path / "generated_digits.npz")["images"]
+    run = vu.RunFolder(tmp_path)
+    assert run.save_generated(a) is True
+    saved = np.load(run.file(vu.RunFolder.GENERATED))["images"]
     assert saved.shape == (10, 5, 28, 28) and saved.dtype == np.float32
     # 8-bit grey levels, like MNIST's pixels: the saved file holds exactly what was judged
     assert torch.equal(a, torch.round(a * 255) / 255)
@@ -99,3 +102,25 @@ def test_low_temperature_samples_close_to_the_cluster_centre_and_zero_is_refused
     assert torch.allclose(z, torch.from_numpy(latents[labels == 2].mean(0)).float().expand(5, -1), atol=1e-2)
     with pytest.raises(ValueError, match="temperature must be a number > 0"):
         sampler.sample(2, 5, torch.Generator().manual_seed(0), temperature=0.0)
+
+
+def test_kl_per_dimension_and_active_units_read_the_encodings():
+    mu = torch.tensor([[1.0, 0.0, 0.3], [-1.0, 0.0, 0.3]])
+    logvar = torch.zeros(2, 3)
+    logvar[:, 1] = math.log(4.0)
+    # dimension 0: KL 0.5 per image; dimension 1: 0.5 * (4 - 1 - ln 4); dimension 2: 0.045
+    expected = [0.5, 0.5 * (3.0 - math.log(4.0)), 0.5 * 0.09]
+    assert vu.kl_per_dimension(mu, logvar) == pytest.approx(expected, rel=1e-6)
+    count, variance = vu.active_units(mu.double().numpy())
+    assert count == 1 and variance == pytest.approx([1.0, 0.0, 0.0])  # only dimension 0's mean varies
+
+
+def test_encodings_of_a_model_feed_the_latent_statistics(mnist_test_split):
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    model, images = vu.VAE().eval(), mnist_test_split.images[:32]
+    mu, logvar = vu.encode_gaussian(model, images)
+    assert mu.shape == logvar.shape == (32, 15)
+    assert np.array_equal(vu.encode_means(model, images), mu.double().numpy())
+    assert vu.kl_per_dimension(mu, logvar).shape == (15,)
+    assert 0 <= vu.active_units(vu.encode_means(model, images))[0] <= 15

@@ -1,5 +1,6 @@
 """Training survives crashes: resumable checkpoints, clear errors, early stopping and NaN guards."""
 
+import json
 import os
 import signal
 import subprocess
@@ -24,7 +25,7 @@ def _run_worker(run_dir: Path) -> subprocess.Popen:
 
 def _epochs_done(run_dir: Path) -> int:
     try:
-        return len(pd.read_csv(run_dir / vu.HISTORY_FILE))
+        return len(pd.read_csv(run_dir / vu.RunFolder.HISTORY))
     except (FileNotFoundError, pd.errors.EmptyDataError):
         return 0
 
@@ -49,12 +50,12 @@ def test_sigkilled_run_resumes_to_the_same_weights(tmp_path):
 
     assert _run_worker(interrupted).wait(timeout=600) == 0
     assert _epochs_done(interrupted) == EPOCHS
-    for name in (vu.LAST_CHECKPOINT, vu.BEST_CHECKPOINT):
+    for name in (vu.RunFolder.LAST, vu.RunFolder.BEST):
         a, b = _weights(reference / name), _weights(interrupted / name)
         assert all(torch.equal(a[k], b[k]) for k in a), f"{name} differs after resume"
     pd.testing.assert_frame_equal(
-        pd.read_csv(reference / vu.HISTORY_FILE).drop(columns=["epoch_seconds", "images_per_second"]),
-        pd.read_csv(interrupted / vu.HISTORY_FILE).drop(columns=["epoch_seconds", "images_per_second"]),
+        pd.read_csv(reference / vu.RunFolder.HISTORY).drop(columns=["epoch_seconds", "images_per_second"]),
+        pd.read_csv(interrupted / vu.RunFolder.HISTORY).drop(columns=["epoch_seconds", "images_per_second"]),
     )
 
 
@@ -66,23 +67,25 @@ def _train(run_dir, small_train_images, epochs=1, **overrides):
 
 def test_truncated_checkpoint_gives_clear_error(tmp_path, small_train_images):
     _train(tmp_path, small_train_images)
-    last = tmp_path / vu.LAST_CHECKPOINT
+    last = tmp_path / vu.RunFolder.LAST
     last.write_bytes(last.read_bytes()[:10_000])
     with pytest.raises(vu.CheckpointError, match="truncated"):
-        vu.load_model(last)
+        vu.RunFolder(tmp_path).plan(vu.TrainConfig(epochs=2, val_size=128))
     with pytest.raises(vu.CheckpointError, match="truncated"):
         _train(tmp_path, small_train_images, epochs=2)
 
 
 def test_checkpoint_of_other_latent_size_is_refused(tmp_path, small_train_images):
     _train(tmp_path, small_train_images)
-    with pytest.raises(vu.CheckpointError, match="another network"):
+    with pytest.raises(vu.CheckpointError, match="z_dim 15, not 10; use another run_dir"):
         _train(tmp_path, small_train_images, epochs=2, z_dim=10)
+    with pytest.raises(ValueError, match="z_dim: run folder has 15, parameters ask for 10"):
+        vu.RunFolder(tmp_path).plan(vu.TrainConfig(epochs=2, val_size=128, z_dim=10))
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, small_train_images, monkeypatch):
     _train(tmp_path, small_train_images, epochs=1)
-    good = _weights(tmp_path / vu.LAST_CHECKPOINT)
+    good = _weights(tmp_path / vu.RunFolder.LAST)
     real_loss = vu.vae_loss
 
     def exploding_loss(*args):
@@ -92,7 +95,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, small_tr
     monkeypatch.setattr(vae_utils.training, "vae_loss", exploding_loss)  # where train_step looks it up
     result = _train(tmp_path, small_train_images, epochs=3)
     assert result.stop_reason.startswith("non-finite loss in epoch 2")
-    checkpoint = torch.load(tmp_path / vu.LAST_CHECKPOINT, weights_only=True)
+    checkpoint = torch.load(tmp_path / vu.RunFolder.LAST, weights_only=True)
     assert checkpoint["epoch"] == 1
     assert all(torch.equal(good[k], checkpoint["model"][k]) for k in good)
     assert all(torch.isfinite(p).all() for p in result.model.parameters())
@@ -105,7 +108,7 @@ def test_early_stopping_restores_best_weights(tmp_path, small_train_images, monk
     result = _train(tmp_path, small_train_images, epochs=10, patience=2)
     assert result.stop_reason.startswith("early stopping")
     assert result.best_epoch == 1 and len(result.history) == 3
-    best = _weights(tmp_path / vu.BEST_CHECKPOINT)
+    best = _weights(tmp_path / vu.RunFolder.BEST)
     assert all(torch.equal(best[k], v) for k, v in result.model.state_dict().items())
     # an early-stopped run is finished: resuming trains nothing more
     again = _train(tmp_path, small_train_images, epochs=10, patience=2)
@@ -113,11 +116,13 @@ def test_early_stopping_restores_best_weights(tmp_path, small_train_images, monk
 
 
 def test_exported_weights_are_reused_without_training(tmp_path, small_train_images):
-    first = _train(tmp_path, small_train_images, epochs=1)
-    vu.export_weights(tmp_path)
-    (tmp_path / vu.LAST_CHECKPOINT).unlink()
+    first = _train(tmp_path, small_train_images, epochs=1)  # train() exports vae_mnist.pt itself
+    (tmp_path / vu.RunFolder.LAST).unlink()
+    (tmp_path / vu.RunFolder.BEST).unlink()
     config = vu.TrainConfig(epochs=1, val_size=128)
-    reused = vu.train_or_reuse(config, None, None, tmp_path, progress=False)
+    plan = vu.RunFolder(tmp_path).plan(config)
+    assert plan is vu.Plan.REUSE
+    reused = vu.train_or_reuse(config, None, None, tmp_path, plan, progress=False)
     assert len(reused.history) == 1
     assert all(torch.equal(a, b) for a, b in zip(first.model.state_dict().values(), reused.model.state_dict().values()))
 
@@ -127,8 +132,9 @@ def test_time_budget_stops_cleanly_and_a_rerun_continues(tmp_path, small_train_i
     assert result.stop_reason.startswith("time budget") and len(result.history) == 1  # checked between epochs
     config = vu.TrainConfig(epochs=3, val_size=128)
     train_set, val_set = vu.train_val_split(small_train_images, 128, seed=0)
-    assert vu.plan_training(config, tmp_path) == "continue"
-    again = vu.train_or_reuse(config, train_set.images, val_set.images, tmp_path, progress=False)
+    plan = vu.RunFolder(tmp_path).plan(config)
+    assert plan is vu.Plan.CONTINUE
+    again = vu.train_or_reuse(config, train_set.images, val_set.images, tmp_path, plan, progress=False)
     assert len(again.history) == 3 and again.stop_reason == "reached epochs=3"
 
 
@@ -168,11 +174,29 @@ def test_validation_rule_counts_epochs_without_a_new_best_not_rises():
 
 def test_course_report_stopping_keeps_the_last_weights(tmp_path, small_train_images):
     config = vu.TrainConfig(epochs=3, val_size=0, stopping="course_report", train_limit=640, seed=0)
-    result = vu.train_or_reuse(config, small_train_images.images, None, tmp_path, progress=False,
+    plan = vu.RunFolder(tmp_path).plan(config)
+    assert plan is vu.Plan.TRAIN
+    result = vu.train_or_reuse(config, small_train_images.images, None, tmp_path, plan, progress=False,
                                test_images=small_train_images.images[:100], test_every=2)
     assert result.best_epoch == 3
-    saved = torch.load(tmp_path / vu.WEIGHTS_FILE, weights_only=True)
-    last = torch.load(tmp_path / vu.LAST_CHECKPOINT, weights_only=True)
+    saved = torch.load(tmp_path / vu.RunFolder.WEIGHTS, weights_only=True)
+    last = torch.load(tmp_path / vu.RunFolder.LAST, weights_only=True)
     assert all(torch.equal(saved["model"][k], last["model"][k]) for k in last["model"])
-    history = pd.read_csv(tmp_path / vu.HISTORY_FILE)
+    history = pd.read_csv(tmp_path / vu.RunFolder.HISTORY)
     assert history["test_loss"].notna().tolist() == [False, True, False]
+
+
+def test_a_recorded_stop_reason_maps_back_to_its_kind():
+    early = vu.Stop.EARLY.reason(patience=10)
+    assert vu.Stop.of(early) is vu.Stop.EARLY and vu.Stop.EARLY.final
+    assert vu.Stop.of(vu.Stop.EARLY.reason(patience=3, stopping="course_report")) is vu.Stop.EARLY
+    limit = vu.Stop.EPOCH_LIMIT.reason(epochs=3)
+    assert limit == "reached epochs=3" and vu.Stop.of(limit) is vu.Stop.EPOCH_LIMIT and not vu.Stop.EPOCH_LIMIT.final
+    assert not vu.Stop.of(vu.Stop.TIME_BUDGET.reason(minutes=5)).final
+    assert vu.Stop.of(vu.Stop.NON_FINITE.reason(epoch=2, loss=float("nan"), kept_epoch=1)).final
+    assert vu.Stop.of("") is None and vu.TrainingState().stop is None
+    # the committed run's reason, written before the enum existed, still reads as early stopping
+    committed = vu.RunFolder("models").file(vu.RunFolder.METRICS)
+    reason = json.loads(committed.read_text())["stop_reason"]
+    assert reason == "early stopping: no improvement for 10 epochs" == early
+    assert vu.Stop.of(reason) is vu.Stop.EARLY

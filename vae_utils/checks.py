@@ -168,7 +168,7 @@ PARAMETER_RULES: dict[str, dict[str, Rule]] = {
         "mixture_components": partial(check_int, low=N_DIGITS), "min_purity": UNIT,
         "temperatures": partial(check_number_list, low=0),
         "min_digit_accuracy": UNIT, "min_mean_accuracy": UNIT, "tuning_seed": SEED,
-        "n_per_digit": COUNT, "n_judged": partial(check_int, low=6),  # PRDC's k = 5 needs 6 samples
+        "n_per_digit": COUNT, "n_judged": partial(check_int, low=7),  # PRDC's k = 5: 5 neighbours + itself + 1
         "iw_samples": COUNT, "iw_images": partial(check_int, low=1, high=N_TEST_IMAGES, optional=True),
         "tsne_images": partial(check_int, low=100, high=N_TEST_IMAGES),
         "train_limit": partial(check_int, low=N_DIGITS, high=N_TRAIN_IMAGES, optional=True),

@@ -61,7 +61,7 @@ def to_png(image: Image.Image) -> bytes:
 
 def render_panel(title: str, rows: Sequence[tuple[str, torch.Tensor, Sequence[tuple[str, tuple]]]],
                  scale: int = SCALE) -> Image.Image:
-    """Rows of digits [n, 1, 28, 28] in [0, 1], each with a label on its left and a coloured caption under each digit."""
+    """Rows of digits [n, 1, 28, 28] in [0, 1], each labelled on its left, with a coloured caption under each digit."""
     side, label_width, caption_height = 28 * scale, 90 if any(r[0] for r in rows) else 0, 16
     columns = max(len(images) for _, images, _ in rows)
     lines = title.split("\n")

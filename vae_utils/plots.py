@@ -178,7 +178,8 @@ def plot_judged_accuracy(
     data = pd.concat(frames, ignore_index=True)
     data = data[data["digit"].astype(str) != "mean"]
     fig, ax = plt.subplots(figsize=(8, 4))
-    sns.barplot(data=data, x="digit", y="accuracy", hue="method", ax=ax, palette=["tab:blue", "tab:gray"][: len(frames)])
+    palette = ["tab:blue", "tab:gray"][: len(frames)]
+    sns.barplot(data=data, x="digit", y="accuracy", hue="method", ax=ax, palette=palette)
     ax.axhline(MIN_DIGIT_ACCURACY, color="tab:green", linestyle="--", linewidth=1,
                label=f"rule: every digit >= {MIN_DIGIT_ACCURACY:.0%}")
     ax.axhline(1 / N_DIGITS, color="tab:red", linestyle=":", linewidth=1, label="chance 10%")
@@ -251,7 +252,7 @@ def plot_kl_per_dimension(kl: np.ndarray, threshold: float, title: str) -> Figur
 
 
 def plot_k_sweep(df: pd.DataFrame, title: str = "Clustering quality against the number of clusters k") -> Figure:
-    """Majority accuracy, purity, NMI and ARI against k, train and test: more clusters buy accuracy until they overfit."""
+    """Majority accuracy, purity, NMI and ARI against k, train and test: what more clusters buy."""
     metrics = [m for m in ("accuracy_majority", "purity", "nmi", "ari") if m in df.columns]
     long = df.melt(id_vars=["k", "split"], value_vars=metrics, var_name="metric", value_name="score")
     fig, ax = plt.subplots(figsize=(7, 4))

@@ -1,4 +1,4 @@
-"""Every table the report prints, and ``show_table``, which displays one as HTML in JupyterLab and page-fitted LaTeX in the PDF.
+"""Every table the report prints, and ``show_table``: HTML in JupyterLab, page-fitted LaTeX in the PDF.
 
 Tables are DataFrames built from results; nothing here computes a result of its own.
 """
@@ -49,7 +49,7 @@ def format_table(df: pd.DataFrame, float_digits: int = 2) -> pd.DataFrame:
 
 
 def table_latex(text: pd.DataFrame, caption: str, column_format: str | None = None) -> str:
-    """A booktabs table that cannot leave the page: non-floating ([H]), caption bound to it, shrunk to the text block."""
+    """A booktabs table that cannot leave the page: non-floating ([H]), caption bound to it, fitted to the text."""
     tabular = text.to_latex(index=False, escape=True, column_format=column_format)
     return (
         "\\begin{table}[H]\n\\centering\n"
@@ -149,7 +149,8 @@ def shape_walkthrough(model: VAE, batch: torch.Tensor) -> pd.DataFrame:
             h = layer(h)
             rows.append((f"decoder[{index}]", _short_repr(layer), h.shape))
     rows.append(("sigmoid(logits)", "pixel probabilities", h.shape))
-    return pd.DataFrame([{"stage": s, "module": m, "shape": "[" + ", ".join(map(str, shape)) + "]"} for s, m, shape in rows])
+    return pd.DataFrame([{"stage": stage, "module": module, "shape": "[" + ", ".join(map(str, shape)) + "]"}
+                         for stage, module, shape in rows])
 
 
 def training_details_table(metrics: Mapping[str, Any]) -> pd.DataFrame:

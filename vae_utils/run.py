@@ -247,7 +247,8 @@ class RunFolder:
         payload = self._load_checkpoint(source)
         differences = config.differences(payload["config"])
         if payload["epoch"] > config.epochs:
-            differences.append(f"epochs: run folder has run {payload['epoch']} epochs, parameters ask for at most {config.epochs}")
+            differences.append(f"epochs: run folder has run {payload['epoch']} epochs, "
+                               f"parameters ask for at most {config.epochs}")
         if differences:
             raise ValueError(
                 f"the run folder '{self.shown}' holds a run with other parameters:\n  - " + "\n  - ".join(differences)
@@ -332,7 +333,7 @@ class RunFolder:
     # --- the trained run, for analysis -------------------------------------------------------------------------
 
     def load_run(self, device: torch.device | str = "cpu") -> tuple[VAE, TrainingState]:
-        """The exported weights and their bookkeeping; ``history.csv`` is checked against them, or written if missing."""
+        """The exported weights and their bookkeeping; ``history.csv`` is checked against them (written if missing)."""
         payload = self._load_checkpoint(self.WEIGHTS)
         state = self._state(payload)
         self._check_history(state)
@@ -343,7 +344,7 @@ class RunFolder:
         return self._model(self._load_checkpoint(self.WEIGHTS), device)
 
     def _check_history(self, state: TrainingState) -> None:
-        """Refuse a history.csv that is unreadable or disagrees with the weights file, instead of plotting wrong curves."""
+        """Refuse a history.csv that is unreadable or disagrees with the weights file, rather than plot wrong curves."""
         path = self.file(self.HISTORY)
         expected = state.history_frame()
         if not path.exists():
@@ -410,7 +411,8 @@ class RunFolder:
         """A JSON result, or an error naming the notebook that writes it."""
         path = self.file(name)
         if not path.exists():
-            raise FileNotFoundError(f"'{display_path(path)}' is missing: run {writer} with run_dir='{self.shown}' first")
+            raise FileNotFoundError(
+                f"'{display_path(path)}' is missing: run {writer} with run_dir='{self.shown}' first")
         return read_json(path, name)
 
     def write_metrics(self, metrics: Mapping[str, Any]) -> bool:
@@ -431,7 +433,8 @@ class RunFolder:
 
     def save_judge(self, judge: nn.Module, **facts: Any) -> None:
         """The judge's weights with plain facts (test accuracy, epochs, seed), so every notebook uses the same judge."""
-        payload = {"format": JUDGE_FORMAT, "model": {k: v.detach().cpu() for k, v in judge.state_dict().items()}, **facts}
+        weights = {key: value.detach().cpu() for key, value in judge.state_dict().items()}
+        payload = {"format": JUDGE_FORMAT, "model": weights, **facts}
         with atomic_path(self.file(self.JUDGE)) as tmp:
             torch.save(payload, tmp)
 

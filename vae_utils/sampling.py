@@ -212,7 +212,8 @@ class BatchedGaussianMixture(GaussianMixture):
         # scikit-learn keeps the precision's factor: the inverse of the covariance's Cholesky factor, transposed
         cholesky = torch.linalg.cholesky(covariances)
         identity = torch.eye(d, dtype=x.dtype).expand_as(cholesky)
-        self.precisions_cholesky_ = torch.linalg.solve_triangular(cholesky, identity, upper=False).transpose(1, 2).numpy()
+        inverse = torch.linalg.solve_triangular(cholesky, identity, upper=False)
+        self.precisions_cholesky_ = inverse.transpose(1, 2).numpy()
 
 
 def fit_mixture(latents: np.ndarray, n_components: int, seed: int) -> GaussianMixture:

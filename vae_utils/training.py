@@ -202,7 +202,8 @@ def _train_one_epoch(session: _Session, images: torch.Tensor, epoch: int, progre
             terms = train_step(model, session.optimizer, to_memory_format(batch, config.channels_last))
             sums += torch.stack(list(terms))
             if step % 50 == 0:  # reading a value syncs the GPU, so only now and then
-                bar.set_postfix(loss=f"{(terms.loss / len(batch)).item():.1f}", kl=f"{(terms.kl / len(batch)).item():.1f}")
+                loss, kl = (terms.loss / len(batch)).item(), (terms.kl / len(batch)).item()
+                bar.set_postfix(loss=f"{loss:.1f}", kl=f"{kl:.1f}")
     loss, recon, kl = (sums / len(images)).tolist()
     return {"train_loss": loss, "train_recon": recon, "train_kl": kl}
 
@@ -218,11 +219,12 @@ def _epoch_line(row: dict[str, float]) -> str:
     val = "" if math.isnan(row["val_loss"]) else f" | val {row['val_loss']:.2f}"
     test = "" if math.isnan(row["test_loss"]) else f" | test {row['test_loss']:.2f}"
     return (f"epoch {row['epoch']:4d} | train {row['train_loss']:.2f} (recon {row['train_recon']:.2f}, "
-            f"KL {row['train_kl']:.2f}){val}{test} | {row['epoch_seconds']:.1f} s, {row['images_per_second']:.0f} img/s")
+            f"KL {row['train_kl']:.2f}){val}{test} | {row['epoch_seconds']:.1f} s, "
+            f"{row['images_per_second']:.0f} img/s")
 
 
 def _end_epoch(session: _Session, row: dict[str, float]) -> str:
-    """Book a finished epoch: early stopping, the epoch limit and the time budget, then the files. Returns the stop reason."""
+    """Book a finished epoch (early stopping, epoch limit, time budget), then write it; returns the stop reason."""
     config, state = session.config, session.state
     best_before = state.best_epoch
     stop = ""
@@ -280,7 +282,8 @@ def train(
             row = _train_one_epoch(session, train_images, epoch, progress)
         except KeyboardInterrupt:
             _keep_weights(session)
-            print(f"Interrupted during epoch {epoch}. {RunFolder.LAST} holds epoch {state.epoch}; run again to continue.")
+            print(f"Interrupted during epoch {epoch}. {RunFolder.LAST} holds epoch {state.epoch}; "
+                  "run again to continue.")
             raise
         if not all(math.isfinite(value) for value in row.values()):
             stop = Stop.NON_FINITE.reason(epoch=epoch, loss=row["train_loss"], kept_epoch=state.epoch)
@@ -296,7 +299,7 @@ def train(
         if progress:
             print(_epoch_line(row))
     _keep_weights(session)
-    if state.best_epoch > 0 and not stop.startswith(Stop.NON_FINITE.value):
+    if state.best_epoch > 0 and Stop.of(stop) is not Stop.NON_FINITE:
         session.run.export(session.model, config, state)  # the file analysis reads, even of an unfinished run
     return TrainResult.of(session.model, state)
 
