@@ -2,6 +2,7 @@
 
 import contextlib
 import io
+import os
 
 import numpy as np
 import pandas as pd
@@ -163,7 +164,14 @@ def test_saved_samplers_draw_the_same_codes_after_a_round_trip(tmp_path, digit_b
             a = original.sample(digit, 20, torch.Generator().manual_seed(digit), temperature=0.8)
             b = loaded.sample(digit, 20, torch.Generator().manual_seed(digit), temperature=0.8)
             assert torch.equal(a, b)
-    torch.save({"format": 99}, vu.RunFolder(tmp_path).file(vu.RunFolder.SAMPLERS))
+    path = vu.RunFolder(tmp_path).file(vu.RunFolder.SAMPLERS)
+    written = path.read_bytes()
+    os.utime(path, (0, 0))
+    vu.save_samplers(vu.RunFolder(tmp_path), chosen, kmeans, temperature=0.8)  # the same samplers: not rewritten
+    assert path.stat().st_mtime == 0 and path.read_bytes() == written
+    vu.save_samplers(vu.RunFolder(tmp_path), chosen, kmeans, temperature=0.9)  # another temperature: rewritten
+    assert vu.load_saved_samplers(tmp_path).temperature == 0.9
+    torch.save({"format": 99}, path)
     with pytest.raises(vu.CheckpointError, match="not a saved sampler file"):
         vu.load_saved_samplers(tmp_path)
 

@@ -291,6 +291,15 @@ class RunFolder:
             torch.cuda.set_rng_state_all(rng["cuda"])
         return self._state(payload)
 
+    def _save_pt(self, name: str, payload: Mapping[str, Any]) -> None:
+        """Write one of the folder's ``.pt`` files atomically, through a file handle.
+
+        Given a path, ``torch.save`` names the archive inside after the (temporary) file,
+        so the same payload would give different bytes at every write.
+        """
+        with atomic_path(self.file(name)) as tmp, open(tmp, "wb") as handle:
+            torch.save(dict(payload), handle)
+
     def _save_checkpoint(self, name: str, model: VAE, config: Config, state: TrainingState,
                          optimizer: torch.optim.Optimizer | None = None,
                          generator: torch.Generator | None = None) -> None:
@@ -310,8 +319,7 @@ class RunFolder:
                 "numpy": torch.from_numpy(np.random.get_state()[1].astype(np.int64)),
                 "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             }
-        with atomic_path(self.file(name)) as tmp:
-            torch.save(payload, tmp)
+        self._save_pt(name, payload)
 
     def save_epoch(self, model: VAE, optimizer: torch.optim.Optimizer, generator: torch.Generator,
                    config: Config, state: TrainingState, new_best: bool) -> None:
@@ -435,8 +443,7 @@ class RunFolder:
         """The judge's weights with plain facts (test accuracy, epochs, seed), so every notebook uses the same judge."""
         weights = {key: value.detach().cpu() for key, value in judge.state_dict().items()}
         payload = {"format": JUDGE_FORMAT, "model": weights, **facts}
-        with atomic_path(self.file(self.JUDGE)) as tmp:
-            torch.save(payload, tmp)
+        self._save_pt(self.JUDGE, payload)
 
     def has_judge(self) -> bool:
         """Whether a judge was trained and saved here."""
@@ -459,8 +466,25 @@ class RunFolder:
         """
         payload = {"format": SAMPLERS_FORMAT, "temperature": float(temperature),
                    "samplers": {name: dict(state) for name, state in states.items()}}
-        with atomic_path(self.file(self.SAMPLERS)) as tmp:
-            torch.save(payload, tmp)
+        if self.file(self.SAMPLERS).exists() and self._same_samplers(payload):
+            return  # a refit that differs only in float rounding leaves the committed file alone
+        self._save_pt(self.SAMPLERS, payload)
+
+    def _same_samplers(self, payload: Mapping[str, Any]) -> bool:
+        """Whether the saved sampler file holds ``payload`` up to ``_RESULT_RTOL`` (False when unreadable)."""
+        try:
+            states, temperature = self.load_samplers()
+        except CheckpointError:
+            return False
+        wanted = payload["samplers"]
+        if temperature != payload["temperature"] or states.keys() != wanted.keys():
+            return False
+        return all(
+            states[name].keys() == wanted[name].keys() and all(
+                torch.allclose(torch.as_tensor(found), torch.as_tensor(wanted[name][key]), rtol=_RESULT_RTOL)
+                if isinstance(found, torch.Tensor) else found == wanted[name][key]
+                for key, found in states[name].items())
+            for name in wanted)
 
     def load_samplers(self) -> tuple[dict[str, dict[str, Any]], float]:
         """The saved samplers' plain states by name, and the chosen temperature."""
