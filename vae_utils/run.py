@@ -129,9 +129,11 @@ def _architecture(model: VAE) -> dict[str, Any]:
 
 def _same_result(old: Any, new: Any) -> bool:
     """Equal up to CPU rounding (relative ``_RESULT_RTOL``), so that re-deriving a result does not rewrite its file."""
+    if isinstance(old, torch.Tensor) and isinstance(new, torch.Tensor):
+        return old.shape == new.shape and torch.allclose(old.double(), new.double(), rtol=_RESULT_RTOL, atol=1e-9)
     if isinstance(old, Mapping) and isinstance(new, Mapping):
         return old.keys() == new.keys() and all(_same_result(old[key], new[key]) for key in old)
-    if isinstance(old, list) and isinstance(new, list):
+    if isinstance(old, (list, tuple)) and isinstance(new, (list, tuple)):
         return len(old) == len(new) and all(_same_result(a, b) for a, b in zip(old, new))
     if isinstance(old, (int, float)) and isinstance(new, (int, float)) and not isinstance(old, bool):
         return math.isclose(old, new, rel_tol=_RESULT_RTOL, abs_tol=1e-9) or (old != old and new != new)
@@ -466,25 +468,12 @@ class RunFolder:
         """
         payload = {"format": SAMPLERS_FORMAT, "temperature": float(temperature),
                    "samplers": {name: dict(state) for name, state in states.items()}}
-        if self.file(self.SAMPLERS).exists() and self._same_samplers(payload):
-            return  # a refit that differs only in float rounding leaves the committed file alone
-        self._save_pt(self.SAMPLERS, payload)
-
-    def _same_samplers(self, payload: Mapping[str, Any]) -> bool:
-        """Whether the saved sampler file holds ``payload`` up to ``_RESULT_RTOL`` (False when unreadable)."""
         try:
-            states, temperature = self.load_samplers()
+            if _same_result(self.load_samplers(), (payload["samplers"], payload["temperature"])):
+                return  # a refit that differs only in float rounding leaves the committed file alone
         except CheckpointError:
-            return False
-        wanted = payload["samplers"]
-        if temperature != payload["temperature"] or states.keys() != wanted.keys():
-            return False
-        return all(
-            states[name].keys() == wanted[name].keys() and all(
-                torch.allclose(torch.as_tensor(found), torch.as_tensor(wanted[name][key]), rtol=_RESULT_RTOL)
-                if isinstance(found, torch.Tensor) else found == wanted[name][key]
-                for key, found in states[name].items())
-            for name in wanted)
+            pass  # missing or unreadable: write it
+        self._save_pt(self.SAMPLERS, payload)
 
     def load_samplers(self) -> tuple[dict[str, dict[str, Any]], float]:
         """The saved samplers' plain states by name, and the chosen temperature."""
