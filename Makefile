@@ -40,7 +40,7 @@ pdf-tools:
 
 pdf: venv pdf-tools
 	$(PY) scripts/build_report.py --notebooks $(addprefix report/,$(addsuffix .ipynb,$(NOTEBOOKS))) \
-		--intro report/intro.md --output report/report.pdf
+		--intro report/intro.md --references report/references.md --output report/report.pdf
 
 report: notebooks pdf
 

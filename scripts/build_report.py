@@ -1,8 +1,15 @@
 #!/usr/bin/env python
-"""Merge the executed report notebooks into one code-free notebook and render it to PDF with nbconvert.
+"""Merge the executed report notebooks into one code-free document and render it to PDF with nbconvert.
 
-nbconvert converts one notebook at a time and shows code; a reader wants one PDF without code, prompts or
-parameter cells.
+nbconvert converts one notebook at a time and shows code; a reader wants one course report: a title page with the
+abstract, the notebooks' sections in order, references, then an appendix, and no program output anywhere.
+
+Conventions the notebooks follow (see README, "How the report is built"):
+* a figure's caption travels in its output's metadata (``vae_utils.save_and_show``); a table's in its LaTeX;
+* ``@fig:name`` and ``@tbl:name`` in markdown become "Figure n" / "Table n" references;
+* cell tags: ``report-skip`` / ``remove-cell`` leave a cell out, ``remove-output`` keeps nothing of a code cell,
+  ``appendix`` moves a cell behind the references, ``abstract`` puts a cell's markdown output on the title page;
+* any printed text that is still left is an error: what a reader needs is a sentence or a table, not a print.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import nbformat
-from nbconvert.preprocessors import CoalesceStreamsPreprocessor, Preprocessor, TagRemovePreprocessor
+from nbconvert.preprocessors import Preprocessor, TagRemovePreprocessor
 from nbformat import NotebookNode
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +40,10 @@ JUNK_REPR = re.compile(r"^\s*(\[?\s*<[^<>]*(at 0x[0-9a-fA-F]+|object)>.*|<Figure
 
 class ReportBuildError(RuntimeError):
     """A problem the user can fix (missing tool or file, LaTeX error); printed without a traceback."""
+
+
+CROSS_REFERENCE = re.compile(r"@(fig|tbl):([A-Za-z0-9][\w-]*)")
+REFERENCE_COMMANDS = {"fig": "figref", "tbl": "tabref"}
 
 
 class DropNoisePreprocessor(Preprocessor):
@@ -61,17 +72,61 @@ class DropNoisePreprocessor(Preprocessor):
         return output
 
 
-def clean_notebook(nb: NotebookNode) -> NotebookNode:
-    """Apply nbconvert's tag and stream preprocessors and ours; code cells left without output are dropped."""
+def clean_notebook(nb: NotebookNode, name: str = "notebook") -> NotebookNode:
+    """Apply nbconvert's tag preprocessor and ours; code cells left without output are dropped.
+
+    Printed text that survives is refused (``ReportBuildError`` naming the notebook and cell): a course report
+    carries sentences and tables, and a print either becomes one of those or is tagged out of the PDF.
+    """
     resources: dict[str, Any] = {}
     tags = TagRemovePreprocessor(
         remove_cell_tags={"parameters", "injected-parameters", "remove-cell", "report-skip"},
         remove_all_outputs_tags={"remove-output"},
     )
-    for preprocessor in (tags, CoalesceStreamsPreprocessor(), DropNoisePreprocessor()):
+    for preprocessor in (tags, DropNoisePreprocessor()):
         nb, resources = preprocessor.preprocess(nb, resources)
     nb.cells = [c for c in nb.cells if c.cell_type != "code" or c.outputs]
+    for index, cell in enumerate(nb.cells):
+        leftover = next((text for text in map(_program_text, cell.get("outputs", [])) if text), None)
+        if leftover:
+            first_line = leftover.strip().splitlines()[0][:80]
+            raise ReportBuildError(
+                f"{name}, cell {index} ({cell.source.strip().splitlines()[0][:60]!r}) prints {first_line!r} into the "
+                "report: turn it into a sentence or table (vu.show_markdown / vu.show_table), or tag the cell "
+                "remove-output if only a notebook user needs it")
     return nb
+
+
+def _program_text(output: NotebookNode) -> str:
+    """The printed text of an output (stdout, or a result shown only as plain text); empty for figures and tables."""
+    if output.output_type == "stream":
+        return output.text
+    if output.output_type == "error":
+        return f"{output.ename}: {output.evalue}"
+    data = output.get("data", {})
+    return data["text/plain"] if set(data) == {"text/plain"} else ""
+
+
+def link_references(text: str) -> str:
+    """``@fig:name`` / ``@tbl:name`` to the LaTeX commands printing "Figure n" / "Table n" (defined in the template)."""
+    return CROSS_REFERENCE.sub(lambda m: f"\\{REFERENCE_COMMANDS[m.group(1)]}{{{m.group(1)}:{m.group(2)}}}", text)
+
+
+def _link_cell(cell: NotebookNode) -> None:
+    """Cross references in a markdown cell and in markdown a code cell displayed."""
+    if cell.cell_type == "markdown":
+        cell.source = link_references(cell.source)
+    for output in cell.get("outputs", []):
+        data = output.get("data", {})
+        if "text/markdown" in data:
+            data["text/markdown"] = link_references(data["text/markdown"])
+
+
+def markdown_to_latex(text: str) -> str:
+    """Markdown (with $math$) as LaTeX, through pandoc as nbconvert converts markdown cells."""
+    from nbconvert.filters.pandoc import convert_pandoc
+
+    return convert_pandoc(link_references(text), "markdown+tex_math_double_backslash", "latex")
 
 
 def split_front_matter(text: str) -> tuple[dict[str, str], str]:
@@ -94,24 +149,65 @@ def read_notebook(path: Path) -> NotebookNode:
     return nbformat.read(path, as_version=4)
 
 
-def merge_notebooks(notebooks: Sequence[NotebookNode], intro: str, meta: dict[str, str]) -> NotebookNode:
-    """One notebook: the intro as first cell, then every kept cell, ids renumbered so copies cannot collide."""
+def _has_tag(cell: NotebookNode, tag: str) -> bool:
+    return tag in cell.get("metadata", {}).get("tags", [])
+
+
+def _markdown_output(cell: NotebookNode) -> str:
+    """The markdown a code cell displayed (the abstract is computed from the results, not typed)."""
+    texts = [o["data"]["text/markdown"] for o in cell.get("outputs", []) if "text/markdown" in o.get("data", {})]
+    return "\n\n".join(texts) if cell.cell_type == "code" else cell.source
+
+
+def merge_notebooks(notebooks: Sequence[NotebookNode], intro: str, meta: dict[str, str], references: str = "",
+                    names: Sequence[str] | None = None) -> NotebookNode:
+    """One document: intro, every kept cell in order, references, then an appendix of the cells tagged ``appendix``.
+
+    A cell tagged ``abstract`` goes to the title page (``metadata.abstract_latex``), not into the body. Cell ids
+    are renumbered so copies cannot collide.
+    """
     merged = nbformat.v4.new_notebook()
     if notebooks:
         merged.metadata.update({k: notebooks[0].metadata[k] for k in ("kernelspec", "language_info")
                                 if k in notebooks[0].metadata})
     merged.metadata["title"] = meta.get("title", DEFAULT_TITLE)
     merged.metadata["authors"] = [{"name": meta["author"]}] if meta.get("author") else []
+    if meta.get("original"):
+        merged.metadata["original_latex"] = markdown_to_latex(meta["original"])
     today = dt.date.today()
     merged.metadata["date"] = f"{today.day} {today:%B %Y}"
     if intro.strip():
         merged.cells.append(nbformat.v4.new_markdown_cell(intro.strip() + "\n", id="intro"))
-    for nb_index, nb in enumerate(notebooks, start=1):
-        for cell_index, cell in enumerate(clean_notebook(nb).cells):
+    appendix = []
+    names = list(names) if names is not None else [f"notebook {i}" for i in range(1, len(notebooks) + 1)]
+    for nb_index, (nb, name) in enumerate(zip(notebooks, names), start=1):
+        for cell_index, cell in enumerate(clean_notebook(nb, name).cells):
             cell["id"] = f"nb{nb_index}-c{cell_index}"
-            merged.cells.append(cell)
+            _link_cell(cell)
+            if _has_tag(cell, "abstract"):
+                merged.metadata["abstract_latex"] = markdown_to_latex(_markdown_output(cell))
+            elif _has_tag(cell, "appendix"):
+                appendix.append(cell)
+            else:
+                merged.cells.append(cell)
+    if references.strip():
+        merged.cells.append(nbformat.v4.new_markdown_cell(link_references(references.strip()) + "\n",
+                                                          id="references"))
+    if appendix:
+        merged.cells.append(nbformat.v4.new_raw_cell("\\appendix", id="appendix-start",
+                                                     metadata={"raw_mimetype": "text/latex"}))
+        merged.cells.extend(appendix)
     nbformat.validate(merged)
     return merged
+
+
+def read_markdown(path: Path | None) -> str:
+    """A markdown file's text ("" when not given), or fail naming it."""
+    if path is None:
+        return ""
+    if not path.is_file():
+        raise ReportBuildError(f"markdown file not found: {path}")
+    return path.read_text(encoding="utf-8")
 
 
 def require_toolchain() -> None:
@@ -129,7 +225,7 @@ def make_exporter(latex_only: bool = False) -> Any:
 
     class ReportPDFExporter(PDFExporter):
         def run_bib(self, filename: str, raise_on_failure: bool = False) -> bool:  # noqa: ARG002
-            return False  # the report has no citations: skip bibtex and its extra LaTeX run
+            return False  # references are a plain list (report/references.md): no bibtex run
 
     config = Config()
     config.TemplateExporter.exclude_input = True
@@ -162,16 +258,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--notebooks", nargs="+", required=True, type=Path, help="executed notebooks, in order")
     parser.add_argument("--intro", type=Path, help="markdown file that becomes the first section")
+    parser.add_argument("--references", type=Path, help="markdown file placed after the last notebook")
     parser.add_argument("--output", type=Path, default=REPO_ROOT / "report" / "report.pdf", help="PDF to write")
     args = parser.parse_args(argv)
     try:
         require_toolchain()
-        meta, intro = {}, ""
-        if args.intro is not None:
-            if not args.intro.is_file():
-                raise ReportBuildError(f"intro file not found: {args.intro}")
-            meta, intro = split_front_matter(args.intro.read_text(encoding="utf-8"))
-        merged = merge_notebooks([read_notebook(path) for path in args.notebooks], intro, meta)
+        meta, intro = split_front_matter(read_markdown(args.intro))
+        merged = merge_notebooks([read_notebook(path) for path in args.notebooks], intro, meta,
+                                 read_markdown(args.references), names=[path.name for path in args.notebooks])
         write_bytes(args.output.with_suffix(".ipynb"), nbformat.writes(merged).encode("utf-8"))
         pdf = render_pdf(merged, args.output)
         write_bytes(args.output, pdf)

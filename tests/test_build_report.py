@@ -48,14 +48,45 @@ def test_parameter_and_tagged_cells_are_dropped_and_order_kept():
         new_code_cell("x", metadata={"tags": ["report-skip"]},
                       outputs=[new_output("stream", name="stdout", text="s\n")]),
         new_markdown_cell("hidden", metadata={"tags": ["remove-cell"]}),
-        new_code_cell("print(1)", outputs=[new_output("stream", name="stdout", text="kept\n")]),
+        new_code_cell("print(1)", metadata={"tags": ["remove-output"]},
+                      outputs=[new_output("stream", name="stdout", text="for the notebook user\n")]),
+        new_code_cell("show_table(df)", outputs=[_table_output("kept")]),
         new_code_cell("x = 1"),
     ])
     merged = br.merge_notebooks([first, new_notebook(cells=[new_markdown_cell("# Latent space")])], "# Intro\n",
                                 {"title": "T", "author": "A"})
-    assert [c.source for c in merged.cells] == ["# Intro\n", "# Data", "print(1)", "# Latent space"]
+    assert [c.source for c in merged.cells] == ["# Intro\n", "# Data", "show_table(df)", "# Latent space"]
     assert merged.metadata["authors"] == [{"name": "A"}] and merged.metadata["title"] == "T"
     assert len({c.id for c in merged.cells}) == len(merged.cells)
+
+
+@pytest.mark.parametrize("output", [
+    new_output("stream", name="stdout", text="device: cpu, run folder: models\n"),
+    new_output("execute_result", data={"text/plain": "0.9917"}, execution_count=1),
+    new_output("error", ename="ValueError", evalue="bad", traceback=[]),
+])
+def test_printed_text_left_in_the_report_is_refused_naming_notebook_and_cell(output):
+    nb = new_notebook(cells=[new_markdown_cell("# A"), new_code_cell("print(device)", outputs=[output])])
+    with pytest.raises(br.ReportBuildError, match=r"03_train.ipynb, cell 1 \('print\(device\)'\).*remove-output"):
+        br.merge_notebooks([nb], "", {}, names=["03_train.ipynb"])
+
+
+def test_abstract_goes_to_the_title_page_and_appendix_cells_after_the_references():
+    abstract = new_output("display_data", data={"text/markdown": "We reach **98.9%** (@fig:toy).", "text/plain": "m"})
+    nb = new_notebook(cells=[
+        new_markdown_cell("# Body\n\nAs @fig:toy and @tbl:sweep show."),
+        new_markdown_cell("# Full sweeps", metadata={"tags": ["appendix"]}),
+        new_code_cell("show_table(sweep)", outputs=[_table_output("sweep")], metadata={"tags": ["appendix"]}),
+        new_code_cell("show_markdown(abstract)", outputs=[abstract], metadata={"tags": ["abstract"]}),
+        new_markdown_cell("# Conclusion"),
+    ])
+    merged = br.merge_notebooks([nb], "", {"original": "Reproduces *X*."}, references="# References {-}\n\n- A.")
+    sources = [c.source for c in merged.cells]
+    assert sources == ["# Body\n\nAs \\figref{fig:toy} and \\tabref{tbl:sweep} show.", "# Conclusion",
+                       "# References {-}\n\n- A.\n", "\\appendix", "# Full sweeps", "show_table(sweep)"]
+    assert "\\textbf{98.9\\%}" in merged.metadata["abstract_latex"]
+    assert "\\figref{fig:toy}" in merged.metadata["abstract_latex"]
+    assert "\\emph{X}" in merged.metadata["original_latex"]
 
 
 @pytest.mark.parametrize("output", [
@@ -68,13 +99,6 @@ def test_parameter_and_tagged_cells_are_dropped_and_order_kept():
 def test_noise_outputs_are_dropped(output):
     nb = br.clean_notebook(new_notebook(cells=[new_code_cell("x", outputs=[output])]))
     assert nb.cells == []
-
-
-def test_streams_are_coalesced_and_progress_frames_resolved():
-    outputs = [new_output("stream", name="stdout", text="epoch 1\n"),
-               new_output("stream", name="stdout", text="10%\r50%\r100%\ndone\n")]
-    nb = br.clean_notebook(new_notebook(cells=[new_code_cell("x", outputs=outputs)]))
-    assert [o.text for o in nb.cells[0].outputs] == ["epoch 1\n100%\ndone\n"]
 
 
 def test_latex_table_is_kept_verbatim_and_its_html_dropped():
@@ -105,7 +129,7 @@ def test_missing_notebook_is_named(tmp_path, capsys):
 
 def _write_report_notebook(tmp_path: Path, n_tables: int) -> Path:
     cells = [new_markdown_cell("# Results"), new_code_cell("import secret_code_marker", outputs=[
-        new_output("stream", name="stdout", text="short stdout\n")])]
+        new_output("stream", name="stdout", text="short stdout\n")], metadata={"tags": ["remove-output"]})]
     for i in range(n_tables):
         cells.append(new_markdown_cell("Some words before a table. " * 12))
         cells.append(new_code_cell("show_table(df)", outputs=[_table_output(f"Table caption {i}", rows=6)]))
@@ -119,12 +143,36 @@ def test_pdf_hides_code_and_keeps_each_caption_on_its_tables_page(tmp_path):
     pdf = tmp_path / "report.pdf"
     assert br.main(["--notebooks", str(_write_report_notebook(tmp_path, 14)), "--output", str(pdf)]) == 0
     text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
-    assert "short stdout" in text and "secret_code_marker" not in text and "In [" not in text
+    assert "short stdout" not in text and "secret_code_marker" not in text and "In [" not in text
     pages = text.split("\f")
     for i in range(14):
         page = next(p for p in pages if f"Table caption {i}" in p)
         assert f"Table {i + 1}:" in page and "row 5" in page, f"table {i} is split from its caption"
     assert (tmp_path / "report.ipynb").is_file()
+
+
+@needs_latex
+def test_figure_caption_from_output_metadata_is_numbered_and_referenced(tmp_path):
+    import base64
+    import io
+
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(3, 2))
+    ax.plot([0, 1])
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    image = new_output("display_data", data={"image/png": base64.b64encode(buffer.getvalue()).decode(),
+                                             "text/plain": "<IPython.core.display.Image object>"},
+                       metadata={"caption": "A straight line with $T = 0.9$.", "label": "fig:line"})
+    path = tmp_path / "01.ipynb"
+    nbformat.write(new_notebook(cells=[new_markdown_cell("# Results\n\nAs @fig:line shows, it is straight."),
+                                       new_code_cell("save_and_show(fig)", outputs=[image])]), path)
+    pdf = tmp_path / "report.pdf"
+    assert br.main(["--notebooks", str(path), "--output", str(pdf)]) == 0
+    text = " ".join(subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout.split())
+    assert "As Figure 1 shows" in text and "Figure 1: A straight line with" in text and "@fig" not in text
 
 
 @needs_latex

@@ -2,6 +2,7 @@
 
 import contextlib
 import io
+import json
 import os
 
 import numpy as np
@@ -193,3 +194,139 @@ def test_sampler_family_shares_the_fits_and_the_untied_prior_is_scored_only_at_t
     assert list(zip(comparison["sampler"], comparison["temperature"], comparison["tied to digits"])) == [
         (samplers[0].name, 1.0, False), ("k-means k = 10", 0.5, True), ("k-means k = 10", 1.0, True)]
     assert comparison["min_accuracy"].between(0, 1).all()
+
+
+def test_wilson_interval_of_half_matches_the_textbook_values_and_narrows_with_more_samples():
+    low, high = vu.wilson_interval(50, 100)
+    assert (low, high) == pytest.approx((0.4038, 0.5962), abs=1e-4)
+    assert vu.wilson_interval(500, 1000)[1] - vu.wilson_interval(500, 1000)[0] < high - low
+    low, high = vu.wilson_interval(100, 100)  # a perfect score still has a lower bound below 1
+    assert 0.95 < low < 1.0 and high == pytest.approx(1.0)
+    assert all(np.isnan(vu.wilson_interval(0, 0)))
+
+
+class _PixelJudge(torch.nn.Module):
+    """A stand-in judge whose verdict is written in the image: the last pixel holds digit / 10."""
+
+    def __init__(self):
+        super().__init__()
+        self.unused = torch.nn.Parameter(torch.zeros(1))  # model_device needs one weight
+
+    def features(self, x):
+        return x.flatten(1)[:, -8:]  # 7 noise pixels and the verdict pixel
+
+    def head(self, hidden):
+        return torch.nn.functional.one_hot((hidden[:, -1] * 10).round().long() % 10, 10).float()
+
+
+def _images_judged_as(verdicts, seed=0):
+    """Noisy images whose last pixel makes ``_PixelJudge`` predict ``verdicts`` (any shape)."""
+    verdicts = torch.as_tensor(verdicts)
+    images = torch.rand(*verdicts.shape, 1, 28, 28, generator=torch.Generator().manual_seed(seed)) * 0.5
+    images[..., 0, -1, -1] = verdicts.float() / 10
+    return images
+
+
+def test_generation_quality_gives_each_digit_and_the_pooled_mean_a_wilson_interval():
+    judge = _PixelJudge()
+    labels = torch.arange(10).repeat_interleave(20)
+    reference = vu.real_features(judge, vu.MNISTTensors(_images_judged_as(labels), labels))
+    assert reference.accuracy == 1.0 and reference.n_images == 200
+    assert reference.accuracy_interval() == vu.wilson_interval(200, 200)
+    n = 40
+    correct = [40, 39, 38, 36, 40, 30, 40, 40, 35, 40]  # digit d drawn right correct[d] times in 40
+    verdicts = torch.tensor([[d] * c + [(d + 1) % 10] * (n - c) for d, c in enumerate(correct)])
+    quality = vu.generation_quality(judge, _images_judged_as(verdicts, seed=1), reference)
+    per_digit, mean = quality.iloc[:10], quality.iloc[10]
+    assert list(per_digit["accuracy"]) == pytest.approx([c / n for c in correct])
+    assert list(per_digit["samples"]) == [n] * 10
+    for (_, row), c in zip(per_digit.iterrows(), correct):
+        assert (row["accuracy_low"], row["accuracy_high"]) == pytest.approx(vu.wilson_interval(c, n))
+    assert mean["digit"] == "mean" and mean["samples"] == 10 * n
+    assert mean["accuracy"] == pytest.approx(sum(correct) / (10 * n))
+    assert (mean["accuracy_low"], mean["accuracy_high"]) == pytest.approx(vu.wilson_interval(sum(correct), 10 * n))
+    # pooling 400 judgements is narrower than any single digit's 40, and than the average of their bounds
+    width = mean["accuracy_high"] - mean["accuracy_low"]
+    assert width < (per_digit["accuracy_high"] - per_digit["accuracy_low"]).min()
+    assert width < per_digit["accuracy_high"].mean() - per_digit["accuracy_low"].mean()
+    assert {"precision", "recall", "density", "coverage", "frechet"} <= set(quality.columns)
+
+    summary = vu.summarise_quality(quality)
+    assert summary["worst_digit"] == 5 and summary["min_accuracy"] == 30 / 40
+    assert (summary["min_accuracy_low"], summary["min_accuracy_high"]) == pytest.approx(vu.wilson_interval(30, 40))
+    assert (summary["accuracy_low"], summary["accuracy_high"]) == pytest.approx(vu.wilson_interval(sum(correct), 400))
+
+
+def _spread(accuracies, worst):
+    rows = [{"seed": seed, "accuracy": a, "min_accuracy": w, "precision": 0.8, "recall": 0.5 + seed / 100,
+             "density": 1.0, "coverage": 0.9, "frechet": 10.0} for seed, (a, w) in enumerate(zip(accuracies, worst))]
+    return pd.DataFrame(rows)
+
+
+def test_spread_summary_gives_each_metric_its_mean_and_sample_standard_deviation():
+    summary = vu.spread_summary(_spread([0.99, 0.98, 0.97], [0.97, 0.95, 0.96]))
+    assert list(summary.index) == ["accuracy", "min_accuracy", "precision", "recall", "density", "coverage",
+                                   "frechet"]
+    assert summary.loc["accuracy", "mean"] == pytest.approx(0.98)
+    assert summary.loc["accuracy", "sd"] == pytest.approx(0.01)  # ddof 1: sqrt((1e-4 + 0 + 1e-4) / 2)
+    assert summary.loc["recall", "sd"] == pytest.approx(0.01) and summary.loc["frechet", "sd"] == 0.0
+
+
+def test_rule_margins_measure_the_margin_in_seed_standard_deviations_and_count_seeds_meeting_it():
+    margins = vu.rule_margins(_spread([0.99, 0.98, 0.97], [0.97, 0.95, 0.96]), min_digit_accuracy=0.955,
+                              min_mean_accuracy=0.96)
+    mean = margins["accuracy"]
+    assert mean["mean"] == pytest.approx(0.98) and mean["threshold"] == 0.96
+    assert mean["margin"] == pytest.approx(0.02) and mean["seed_sd"] == pytest.approx(0.01)
+    assert mean["margin_in_sd"] == pytest.approx(2.0) and mean["seeds_meeting"] == 3 and mean["seeds"] == 3
+    worst = margins["min_accuracy"]
+    assert worst["margin"] == pytest.approx(0.005) and worst["margin_in_sd"] == pytest.approx(0.5)
+    assert worst["seeds_meeting"] == 2  # 0.95 falls short
+    assert vu.rule_margins(_spread([0.97, 0.97], [0.9, 0.9]), 0.95, 0.96)["min_accuracy"]["margin_in_sd"] < 0
+
+
+def test_seed_spread_redraws_the_chosen_sampler_once_per_seed_and_feeds_latent_metrics(
+        digit_blobs, small_train_images):
+    torch.set_num_threads(1)
+    latents, labels = digit_blobs
+    sampler = vu.fit_cluster_sampler(latents, labels, vu.fit_clusters(latents, labels, k=10, seed=0))
+    torch.manual_seed(0)
+    judge, model = vu.DigitClassifier().eval(), vu.VAE()
+    reference = vu.real_features(judge, small_train_images)
+    spread = vu.seed_spread(model, judge, sampler, 0.8, n_per_digit=7, seeds=[3, 4, 3], reference=reference)
+    assert list(spread["seed"]) == [3, 4, 3]
+    assert {"accuracy", "accuracy_low", "accuracy_high", "min_accuracy", "min_accuracy_low", "min_accuracy_high",
+            "worst_digit", "recall", "frechet"} <= set(spread.columns)
+    assert spread.iloc[0].equals(spread.iloc[2]), "the same seed draws the same digits"
+    assert spread.loc[0, "frechet"] != spread.loc[1, "frechet"], "another seed draws other digits"
+    assert (spread["accuracy_low"] <= spread["accuracy"]).all()
+    assert (spread["accuracy"] <= spread["accuracy_high"]).all()
+    assert vu.spread_summary(spread).loc["frechet", "sd"] > 0
+
+    quality = vu.generation_quality(judge, vu.generate_digits(model, sampler, 7, 3, 0.8), reference)
+    chosen = pd.Series({"sampler": sampler.name, "temperature": 0.8, "meets_rule": False})
+    results = vu.latent_metrics(
+        model_info={}, clustering_k10={}, k_sweep=pd.DataFrame(), judge_accuracy=reference.accuracy,
+        rule={"min_digit_accuracy": 0.5, "min_mean_accuracy": 0.6}, comparison=pd.DataFrame(), chosen=chosen,
+        quality=quality, prior_quality=quality, real_quality=quality, n_judged=6, elbo={"loss": 100.0},
+        iw_nll=99.0, iw_samples=10, likelihood_images=64, active_units=3, judge_images=reference.n_images,
+        seed_spread=spread)
+    assert results["chosen"]["accuracy_low"] <= results["chosen"]["accuracy"] <= results["chosen"]["accuracy_high"]
+    assert "min_accuracy_low" in results["chosen"] and "min_accuracy_high" in results["chosen"]
+    assert results["judge_test_images"] == 640
+    assert (results["judge_test_accuracy_low"], results["judge_test_accuracy_high"]) == pytest.approx(
+        reference.accuracy_interval())
+    record = results["seed_spread"]
+    assert [row["seed"] for row in record["per_seed"]] == [3, 4, 3]
+    assert record["summary"]["accuracy"]["mean"] == pytest.approx(spread["accuracy"].mean())
+    assert record["rule_margins"]["min_accuracy"]["threshold"] == 0.5
+    assert json.loads(json.dumps(record, allow_nan=True)) == record  # plain JSON types, no numpy
+    without = vu.latent_metrics(**_latent_arguments(quality, chosen))
+    assert "seed_spread" not in without and "judge_test_images" not in without
+
+
+def _latent_arguments(quality, chosen):
+    return dict(model_info={}, clustering_k10={}, k_sweep=pd.DataFrame(), judge_accuracy=0.9, rule={},
+                comparison=pd.DataFrame(), chosen=chosen, quality=quality, prior_quality=quality,
+                real_quality=quality, n_judged=6, elbo={"loss": 100.0}, iw_nll=99.0, iw_samples=10,
+                likelihood_images=64, active_units=3)

@@ -1,6 +1,6 @@
 """Shared logic of the MNIST VAE course report: one module per concern, in the order data flows.
 
-paths -> data -> checks -> model -> runtime -> run -> training -> latent -> sampling -> judge -> selection
+paths -> data -> checks -> model -> runtime -> run -> training -> curves -> latent -> sampling -> judge -> selection
 -> explore -> plots -> report. Notebooks, tests, scripts and the benchmark only ever ``import vae_utils as vu``;
 each module lists its public names in ``__all__`` and is re-exported here in one line (the design card's
 ``vae_utils.py`` is now this package).
@@ -14,6 +14,7 @@ from .model import *  # noqa: F403
 from .runtime import *  # noqa: F403
 from .run import *  # noqa: F403
 from .training import *  # noqa: F403
+from .curves import *  # noqa: F403
 from .latent import *  # noqa: F403
 from .sampling import *  # noqa: F403
 from .judge import *  # noqa: F403

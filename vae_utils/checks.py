@@ -161,6 +161,7 @@ PARAMETER_RULES: dict[str, dict[str, Rule]] = {
         "device": check_device, "run_dir": check_path, "figures_dir": FOLDER, "retrain": check_bool,
         "max_minutes": partial(check_number, low=0, low_open=True, optional=True), "eval_seed": SEED,
         "stopping": partial(check_choice, choices=STOPPING_RULES), "test_every": partial(check_int, low=0),
+        "noise_seeds": partial(check_int, low=2), "trend_epochs": partial(check_int, low=3),
     },
     "04_latent_space": {
         **COMMON, "run_dir": check_path, "figures_dir": FOLDER,
@@ -168,6 +169,7 @@ PARAMETER_RULES: dict[str, dict[str, Rule]] = {
         "mixture_components": partial(check_int, low=N_DIGITS), "min_purity": UNIT,
         "temperatures": partial(check_number_list, low=0),
         "min_digit_accuracy": UNIT, "min_mean_accuracy": UNIT, "tuning_seed": SEED,
+        "spread_seeds": partial(check_int_list, low=0), "comparison_run_dir": partial(check_path, optional=True),
         "n_per_digit": COUNT, "n_judged": partial(check_int, low=7),  # PRDC's k = 5: 5 neighbours + itself + 1
         "iw_samples": COUNT, "iw_images": partial(check_int, low=1, high=N_TEST_IMAGES, optional=True),
         "tsne_images": partial(check_int, low=100, high=N_TEST_IMAGES),
@@ -205,6 +207,9 @@ def _check_relations(notebook: str, p: Mapping[str, Any]) -> None:
         if p["n_per_digit"] > p["n_judged"]:
             raise ValueError(f"n_per_digit must be at most n_judged ({p['n_judged']}), got {p['n_per_digit']}: "
                              "the figures show the first n_per_digit of the judged samples")
+        if p["tuning_seed"] in p["spread_seeds"]:
+            raise ValueError(f"spread_seeds must not contain tuning_seed ({p['tuning_seed']}): the spread of the "
+                             "chosen sampler is measured on seeds the rule never saw")
         if p["tuning_seed"] == p["seed"]:
             raise ValueError(f"tuning_seed must differ from seed (both {p['seed']}): the reported samples must "
                              "come from a seed the rule never saw")

@@ -9,13 +9,14 @@ import os
 from pathlib import Path
 from typing import Iterator, NamedTuple
 
+import numpy as np
 import torch
 
 from .paths import project_path
 
 __all__ = [
-    "DATA_DIR_ENV", "MNIST_FILES", "N_DIGITS", "MNISTDataError", "MNISTTensors", "ensure_mnist", "images_per_digit",
-    "load_mnist",
+    "DATA_DIR_ENV", "MNIST_FILES", "N_DIGITS", "MNISTDataError", "MNISTTensors", "class_shares", "ensure_mnist",
+    "images_per_digit", "intensity_shares", "load_mnist",
     "resolve_data_dir", "train_val_split",
 ]
 
@@ -187,3 +188,19 @@ def images_per_digit(data: MNISTTensors, n_per_digit: int, seed: int) -> torch.T
     n = min(len(row) for row in rows)
     return torch.stack([row[:n] for row in rows])
 
+
+
+def class_shares(labels: torch.Tensor) -> np.ndarray:
+    """Share of each digit among ``labels``: the class balance a clustering or a classifier is measured against."""
+    return np.bincount(labels.numpy(), minlength=N_DIGITS) / len(labels)
+
+
+def intensity_shares(images: torch.Tensor) -> dict[str, float]:
+    """Shares of pixels that are exactly 0, exactly 1, and grey in between.
+
+    A Bernoulli likelihood treats every pixel as black or white; this says how far the grey-level data are from that.
+    """
+    values = images.flatten()
+    black, white = float((values == 0).float().mean()), float((values == 1).float().mean())
+    grey = 1.0 - black - white
+    return {"black": black, "white": white, "grey": grey, "grey_of_ink": grey / (1.0 - black)}

@@ -11,6 +11,7 @@ import joblib
 import numpy as np
 import pandas as pd
 import scipy.linalg
+import scipy.stats
 import torch
 import torch.nn.functional as F
 from prdc.prdc import compute_pairwise_distance, get_kth_value
@@ -24,10 +25,24 @@ from .runtime import resolve_device
 
 __all__ = [
     "DigitClassifier", "RealFeatures", "classify", "digit_statistics", "frechet_distance", "generation_quality",
-    "judge_generated", "load_or_train_judge", "prdc", "real_features", "train_judge",
+    "judge_generated", "load_or_train_judge", "prdc", "real_features", "train_judge", "wilson_interval",
 ]
 
 PRDC_NEAREST_K = 5  # k of Naeem et al. (2020)
+
+
+def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion (Wilson 1927), via ``scipy.stats.binomtest``.
+
+    Every judged accuracy is a proportion of ``n`` judged images, so it carries binomial noise; unlike the
+    normal approximation, Wilson's interval stays inside [0, 1] and keeps its width near 0% and 100%, where
+    the judged accuracies live. ``n == 0`` gives (NaN, NaN): nothing was judged.
+    """
+    if n == 0:
+        return float("nan"), float("nan")
+    interval = scipy.stats.binomtest(int(successes), int(n)).proportion_ci(confidence_level=confidence,
+                                                                           method="wilson")
+    return float(interval.low), float(interval.high)
 
 
 class DigitClassifier(nn.Module):
@@ -236,6 +251,15 @@ class RealFeatures(NamedTuple):
     accuracy: float  # the judge's accuracy on these images, from the same pass
     digits: list[DigitStatistics]  # per digit 0-9
 
+    @property
+    def n_images(self) -> int:
+        """How many real images the judge's accuracy was measured on: the ``n`` of its binomial interval."""
+        return len(self.labels)
+
+    def accuracy_interval(self, confidence: float = 0.95) -> tuple[float, float]:
+        """Wilson interval of the judge's accuracy on these images (a judge at 99% on 10,000 images: about ±0.2%)."""
+        return wilson_interval(round(self.accuracy * self.n_images), self.n_images, confidence)
+
 
 def real_features(judge: DigitClassifier, real: MNISTTensors) -> RealFeatures:
     """Judge features of the real reference images with their labels, the judge's accuracy on them, and each
@@ -246,23 +270,34 @@ def real_features(judge: DigitClassifier, real: MNISTTensors) -> RealFeatures:
     return RealFeatures(features, labels, float(np.mean(predicted == labels)), digits)
 
 
+def _accuracy_row(correct: int, n: int) -> dict[str, float]:
+    """A judged accuracy with its Wilson interval and the number of images it counts."""
+    low, high = wilson_interval(correct, n)
+    return {"accuracy": correct / n, "accuracy_low": low, "accuracy_high": high, "samples": n}
+
+
 def generation_quality(judge: DigitClassifier, generated: torch.Tensor, reference: RealFeatures) -> pd.DataFrame:
-    """Per digit: judged accuracy, PRDC and Fréchet distance of row d of ``generated`` against the real images of d.
+    """Per digit: judged accuracy (with its 95% Wilson interval and the ``samples`` judged), PRDC and Fréchet
+    distance of row d of ``generated`` against the real images of d.
 
     ``generated`` is [10, n, 1, 28, 28] with row d meant to show digit d. One row per digit plus a
-    mean row.
+    mean row. The mean row averages the other metrics, but its accuracy interval comes from the pooled
+    counts of all ten digits (``samples`` = 10 n there): averaging ten intervals' bounds would overstate
+    the uncertainty of the mean by about sqrt(10).
     """
     fake, predicted = judge_pass(judge, generated)
     n_rows, n = generated.shape[:2]
     fake, predicted = fake.reshape(n_rows, n, -1), predicted.reshape(n_rows, n)
+    correct = [int(np.sum(predicted[digit] == digit)) for digit in range(N_DIGITS)]
     rows = []
     for digit in range(N_DIGITS):
         rows.append({
             "digit": str(digit),
-            "accuracy": float(np.mean(predicted[digit] == digit)),
+            **_accuracy_row(correct[digit], n),
             **prdc(reference.digits[digit], fake[digit]),
             "frechet": frechet_distance(reference.digits[digit], fake[digit]),
         })
     table = pd.DataFrame(rows)
-    mean = {"digit": "mean", **table.drop(columns="digit").mean().to_dict()}
+    mean = {"digit": "mean", **table.drop(columns="digit").mean().to_dict(),
+            **_accuracy_row(sum(correct), N_DIGITS * n)}
     return pd.concat([table, pd.DataFrame([mean])], ignore_index=True)

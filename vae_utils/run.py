@@ -353,6 +353,25 @@ class RunFolder:
         """The trained VAE in eval mode (the explorer's and the benchmark's way in)."""
         return self._model(self._load_checkpoint(self.WEIGHTS), device)
 
+    def read_history(self) -> pd.DataFrame | None:
+        """The per-epoch ``history.csv`` as it stands (also while a run is still going), or None if there is none.
+
+        For analysis of a run that may not have finished (the course-protocol run); a finished run's history is
+        checked against its weights by ``load_trained``.
+        """
+        path = self.file(self.HISTORY)
+        if not path.is_file():
+            return None
+        found = pd.read_csv(path)
+        if list(found.columns) != HISTORY_COLUMNS:
+            raise CheckpointError(f"'{display_path(path)}' has columns {list(found.columns)}, not a history of this "
+                                  "project; run notebooks/03_train.ipynb again to rewrite it")
+        return found
+
+    def has(self, name: str) -> bool:
+        """Whether one of the folder's files (``RunFolder.METRICS`` and the like) exists."""
+        return self.file(name).is_file()
+
     def _check_history(self, state: TrainingState) -> None:
         """Refuse a history.csv that is unreadable or disagrees with the weights file, rather than plot wrong curves."""
         path = self.file(self.HISTORY)

@@ -9,31 +9,40 @@ from __future__ import annotations
 import warnings
 from typing import Any, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from .judge import DigitClassifier, RealFeatures, generation_quality
+from .judge import DigitClassifier, RealFeatures, generation_quality, wilson_interval
 from .model import VAE
 from .sampling import DigitSampler, Sampler, generate_digits
 
 __all__ = [
     "MIN_DIGIT_ACCURACY", "MIN_MEAN_ACCURACY", "choose_operating_point", "compare_samplers", "latent_metrics",
-    "summarise_quality",
+    "rule_margins", "seed_spread", "spread_summary", "summarise_quality",
 ]
 
 # The rule's targets (notebook 04's defaults): every digit judged at least 97% correct, and the mean 98.5%.
 MIN_DIGIT_ACCURACY = 0.97
 MIN_MEAN_ACCURACY = 0.985
 QUALITY_COLUMNS = ("accuracy", "precision", "recall", "density", "coverage", "frechet")
+# What varies from one sampling seed to the next: the mean metrics and the worst digit's accuracy.
+SPREAD_METRICS = ("accuracy", "min_accuracy", "precision", "recall", "density", "coverage", "frechet")
 
 
 def summarise_quality(quality: pd.DataFrame) -> dict[str, Any]:
-    """The mean row of ``generation_quality`` plus the worst digit's accuracy: a mean alone hides a bad digit."""
+    """The mean row of ``generation_quality`` plus the worst digit's accuracy: a mean alone hides a bad digit.
+
+    Both accuracies come with their 95% Wilson intervals: the mean's from the pooled counts of all digits,
+    the worst digit's from its own ``samples``.
+    """
     per_digit = quality[quality["digit"] != "mean"]
     worst = per_digit.loc[per_digit["accuracy"].idxmin()]
     mean = quality[quality["digit"] == "mean"].iloc[0]
     return {**{name: float(mean[name]) for name in QUALITY_COLUMNS},
-            "min_accuracy": float(worst["accuracy"]), "worst_digit": int(worst["digit"])}
+            "accuracy_low": float(mean["accuracy_low"]), "accuracy_high": float(mean["accuracy_high"]),
+            "min_accuracy": float(worst["accuracy"]), "worst_digit": int(worst["digit"]),
+            "min_accuracy_low": float(worst["accuracy_low"]), "min_accuracy_high": float(worst["accuracy_high"])}
 
 
 def compare_samplers(
@@ -87,13 +96,88 @@ def choose_operating_point(
     return pd.concat([eligible.loc[eligible["recall"].idxmax()], pd.Series({"meets_rule": True})])
 
 
+def seed_spread(
+    model: VAE, judge: DigitClassifier, sampler: Sampler, temperature: float, n_per_digit: int, seeds: Sequence[int],
+    reference: RealFeatures,
+) -> pd.DataFrame:
+    """The chosen sampler and temperature re-drawn with each sampling seed: one row of ``summarise_quality`` per seed.
+
+    The rule saw one tuning seed; how much its numbers move from seed to seed says whether the chosen point's
+    margin over the thresholds is real or luck of the draw.
+    """
+    rows = []
+    for seed in tqdm(seeds, desc="sampling seeds", leave=False):
+        generated = generate_digits(model, sampler, n_per_digit, int(seed), float(temperature))
+        rows.append({"seed": int(seed), **summarise_quality(generation_quality(judge, generated, reference))})
+    return pd.DataFrame(rows)
+
+
+def spread_summary(spread: pd.DataFrame) -> pd.DataFrame:
+    """Per metric, the mean and the sample standard deviation (ddof 1) over the seeds of ``seed_spread``.
+
+    One row per metric (accuracy, min_accuracy, precision, recall, density, coverage, frechet); the standard
+    deviation is NaN with a single seed.
+    """
+    values = spread[list(SPREAD_METRICS)]
+    return pd.DataFrame({"mean": values.mean(), "sd": values.std(ddof=1), "seeds": len(spread)}).rename_axis("metric")
+
+
+def _margin(values: pd.Series, threshold: float) -> dict[str, float | int]:
+    """One accuracy's margin over its threshold, in accuracy and in seed standard deviations."""
+    mean, sd = float(values.mean()), float(values.std(ddof=1))
+    margin = mean - threshold
+    with np.errstate(divide="ignore", invalid="ignore"):  # a zero sd: the margin is infinitely many sds
+        in_sd = float(np.float64(margin) / sd)
+    return {"mean": mean, "threshold": float(threshold), "margin": margin, "seed_sd": sd, "margin_in_sd": in_sd,
+            "seeds_meeting": int((values >= threshold).sum()), "seeds": int(len(values))}
+
+
+def rule_margins(
+    spread: pd.DataFrame, min_digit_accuracy: float = MIN_DIGIT_ACCURACY, min_mean_accuracy: float = MIN_MEAN_ACCURACY,
+) -> dict[str, dict[str, float | int]]:
+    """How far the chosen point clears the rule's thresholds, measured against the seed-to-seed noise.
+
+    For the mean accuracy (key ``accuracy``) and the worst digit's (``min_accuracy``): the mean over seeds,
+    the threshold, the margin (mean - threshold), the seeds' standard deviation, the margin in standard
+    deviations (``margin_in_sd``; a margin of 2 or more sds is unlikely to be luck of the tuning seed) and how
+    many of the seeds met the threshold.
+    """
+    return {"accuracy": _margin(spread["accuracy"], min_mean_accuracy),
+            "min_accuracy": _margin(spread["min_accuracy"], min_digit_accuracy)}
+
+
+def _spread_record(spread: pd.DataFrame, rule: Mapping[str, Any]) -> dict[str, Any]:
+    """``seed_spread``'s rows, their summary and the rule's margins, in plain JSON types."""
+    summary = spread_summary(spread)
+    return {
+        "per_seed": spread.to_dict(orient="records"),
+        "summary": {metric: {"mean": float(row["mean"]), "sd": float(row["sd"])}
+                    for metric, row in summary.iterrows()},
+        "rule_margins": rule_margins(spread, rule.get("min_digit_accuracy", MIN_DIGIT_ACCURACY),
+                                     rule.get("min_mean_accuracy", MIN_MEAN_ACCURACY)),
+    }
+
+
 def latent_metrics(
     *, model_info: Mapping[str, Any], clustering_k10: Mapping[str, Any], k_sweep: pd.DataFrame, judge_accuracy: float,
     rule: Mapping[str, Any], comparison: pd.DataFrame, chosen: pd.Series, quality: pd.DataFrame,
     prior_quality: pd.DataFrame, real_quality: pd.DataFrame, n_judged: int, elbo: Mapping[str, float],
-    iw_nll: float, iw_samples: int, likelihood_images: int, active_units: int,
+    iw_nll: float, iw_samples: int, likelihood_images: int, active_units: int, judge_images: int | None = None,
+    seed_spread: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
-    """The analysis's results as ``latent_metrics.json`` holds them; the report reads this schema back."""
+    """The analysis's results as ``latent_metrics.json`` holds them; the report reads this schema back.
+
+    ``judge_images`` (how many real test images gave ``judge_accuracy``, ``RealFeatures.n_images``) adds the
+    judge's Wilson interval; ``seed_spread`` (the output of ``seed_spread``) adds the per-seed rows, their
+    mean and standard deviation, and the margins over the rule's thresholds. Either key is absent when not given.
+    """
+    optional: dict[str, Any] = {}
+    if judge_images is not None:
+        low, high = wilson_interval(round(judge_accuracy * judge_images), judge_images)
+        optional.update(judge_test_images=int(judge_images), judge_test_accuracy_low=low,
+                        judge_test_accuracy_high=high)
+    if seed_spread is not None:
+        optional["seed_spread"] = _spread_record(seed_spread, rule)
     return {
         "model": dict(model_info),
         "clustering_k10": dict(clustering_k10),
@@ -109,4 +193,5 @@ def latent_metrics(
         "n_judged": n_judged,
         "test_negative_elbo": elbo["loss"], "test_iw_nll": iw_nll, "iw_samples": iw_samples,
         "likelihood_images": likelihood_images, "active_units": active_units,
+        **optional,
     }

@@ -328,8 +328,12 @@ def train_or_reuse(
 
 def training_metrics(
     result: TrainResult, config: TrainConfig, test: dict[str, float], n_test_images: int, eval_seed: int,
+    early_stopping: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Everything a reader needs to trust the numbers of a run, for metrics.json and the report."""
+    """Everything a reader needs to trust the numbers of a run, for metrics.json and the report.
+
+    ``early_stopping`` (``curves.early_stopping_evidence``) records whether patience stopped on noise.
+    """
     history = result.history
     best = history.loc[history["epoch"] == result.best_epoch].iloc[0] if result.best_epoch else None
     return {
@@ -345,4 +349,5 @@ def training_metrics(
         },
         "test": {**test, "images": n_test_images, "eval_seed": eval_seed},
         "environment": result.environment or environment_info(model_device(result.model)),
+        "early_stopping": dict(early_stopping) if early_stopping else None,
     }
