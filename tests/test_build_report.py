@@ -171,7 +171,8 @@ def test_figure_caption_from_output_metadata_is_numbered_and_referenced(tmp_path
                                        new_code_cell("save_and_show(fig)", outputs=[image])]), path)
     pdf = tmp_path / "report.pdf"
     assert br.main(["--notebooks", str(path), "--output", str(pdf)]) == 0
-    text = " ".join(subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout.split())
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    text = " ".join(text.split())
     assert "As Figure 1 shows" in text and "Figure 1: A straight line with" in text and "@fig" not in text
 
 

@@ -61,6 +61,8 @@ BAD_VALUES = [
     ("03_train", "stopping", 1, TypeError),
     ("03_train", "test_every", -1, ValueError),
     ("03_train", "test_every", 0.5, TypeError),
+    ("03_train", "noise_seeds", 1, ValueError),  # one seed has no spread
+    ("03_train", "trend_epochs", 2, ValueError),  # a line through two points has no scatter
     ("03_train", "epoch", 5, ValueError),  # misspelled
     ("04_latent_space", "run_dir", "", ValueError),
     ("04_latent_space", "k_values", [], ValueError),
@@ -76,6 +78,9 @@ BAD_VALUES = [
     ("04_latent_space", "min_digit_accuracy", 2, ValueError),
     ("04_latent_space", "min_mean_accuracy", -0.1, ValueError),
     ("04_latent_space", "tuning_seed", 0, ValueError),  # equal to seed: the reported samples must be unseen
+    ("04_latent_space", "spread_seeds", [1, 99], ValueError),  # holds the tuning seed
+    ("04_latent_space", "spread_seeds", 3, TypeError),
+    ("04_latent_space", "comparison_run_dir", 7, TypeError),
     ("04_latent_space", "seed", -1, ValueError),
     ("04_latent_space", "n_per_digit", 0, ValueError),
     ("04_latent_space", "n_per_digit", 1000, ValueError),  # more than n_judged

@@ -51,4 +51,5 @@ def test_abstract_states_the_committed_runs_number(name, abstract_page):
 @pytest.mark.parametrize("name", list(headline_numbers()))
 def test_readme_states_the_committed_runs_number(name):
     value = headline_numbers()[name]
-    assert value in _flat(README.read_text(encoding="utf-8")), f"{name} ({value}, from models/*.json) is not in README.md"
+    readme = _flat(README.read_text(encoding="utf-8"))
+    assert value in readme, f"{name} ({value}, from models/*.json) is not in README.md"

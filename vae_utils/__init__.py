@@ -1,9 +1,9 @@
 """Shared logic of the MNIST VAE course report: one module per concern, in the order data flows.
 
 paths -> data -> checks -> model -> runtime -> run -> training -> curves -> latent -> sampling -> judge -> selection
--> explore -> plots -> report. Notebooks, tests, scripts and the benchmark only ever ``import vae_utils as vu``;
-each module lists its public names in ``__all__`` and is re-exported here in one line (the design card's
-``vae_utils.py`` is now this package).
+-> explore -> printsize -> plots -> plots_generation -> report -> report_text. Notebooks, tests, scripts and the
+benchmark only ever ``import vae_utils as vu``; each module lists its public names in ``__all__`` and is re-exported
+here in one line (the design card's ``vae_utils.py`` is now this package).
 """
 
 from . import checks as checks  # the parameter rules, for the tests
@@ -20,5 +20,8 @@ from .sampling import *  # noqa: F403
 from .judge import *  # noqa: F403
 from .selection import *  # noqa: F403
 from .explore import *  # noqa: F403
+from .printsize import *  # noqa: F403
 from .plots import *  # noqa: F403
+from .plots_generation import *  # noqa: F403
 from .report import *  # noqa: F403
+from .report_text import *  # noqa: F403

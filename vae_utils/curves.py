@@ -167,8 +167,7 @@ def early_stopping_evidence(model: VAE, images: torch.Tensor, history: pd.DataFr
     losses = validation_noise(model, images, range(noise_seeds))
     trend = loss_trend(history, "val_loss", trend_epochs)
     evidence = stopping_evidence(trend, float(np.std(losses, ddof=1)), patience)
-    return {**{key: (bool(value) if isinstance(value, (bool, np.bool_)) else float(value))
-               for key, value in evidence.items()},
+    return {**{key: (value if isinstance(value, (bool, int)) else float(value)) for key, value in evidence.items()},
             "noise_seeds": int(noise_seeds), "noise_losses": [float(v) for v in losses],
             "trend_epochs": int(trend.epochs) if np.isfinite(trend.epochs) else 0,
             "first_epoch": int(trend.first_epoch) if np.isfinite(trend.first_epoch) else None,

@@ -24,6 +24,7 @@ from .data import IMAGE_SHAPE, N_DIGITS, batched
 from .model import VAE, eval_mode, kl_divergence, model_device
 
 __all__ = [
+    "METRIC_NAMES",
     "active_units", "cluster_sweep", "clustering_metrics", "decode_probabilities", "digit_means",
     "encode_gaussian", "encode_means", "evaluate_clusters", "fit_cluster_family", "fit_clusters", "hungarian_accuracy",
     "importance_weighted_nll", "kl_per_dimension", "label_clusters", "latent_interpolation", "latent_traversal",
@@ -31,6 +32,12 @@ __all__ = [
 ]
 
 LOG_2PI = math.log(2 * math.pi)
+
+# The clustering metrics as readers see them (``evaluate_clusters`` keys -> names in tables and figure legends).
+METRIC_NAMES = {
+    "accuracy_hungarian": "accuracy (Hungarian)", "accuracy_majority": "accuracy (majority)", "purity": "purity",
+    "nmi": "NMI", "ari": "ARI",
+}
 
 
 def encode_gaussian(model: VAE, images: torch.Tensor, batch_size: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
