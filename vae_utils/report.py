@@ -20,7 +20,7 @@ __all__ = [
     "COMPARISON_COLUMNS", "comparison_table", "course_report_comparison", "format_table", "k_sweep_table",
     "key_rows", "layer_table", "likelihood_table", "loss_table", "mean_sd", "metrics_frame", "parameter_counts",
     "percent", "quality_summary_table", "quality_table", "shape_walkthrough", "show_markdown", "show_table",
-    "split_summary", "spread_table", "table_latex", "training_details_table", "with_interval", "wrapped",
+    "split_summary", "spread_table", "table_parts", "table_latex", "training_details_table", "with_interval", "wrapped",
 ]
 
 _LATEX_SPECIALS = str.maketrans({c: "\\" + c for c in "&%$#_{}"})
@@ -252,8 +252,14 @@ def comparison_table(comparison: pd.DataFrame) -> pd.DataFrame:
             continue
         rows.append({"sampler": row["sampler"], "T": f"{row['temperature']:g}",
                      "judged accuracy": with_interval(row["accuracy"], row["accuracy_low"], row["accuracy_high"]),
-                     "worst digit": _worst(row), **_measures(row)})
+                     "worst digit": _worst(row), **_measures(row),
+                     **({"meets rule": row["meets rule"]} if "meets rule" in row else {})})
     return pd.DataFrame(rows).fillna("")
+
+
+def table_parts(table: pd.DataFrame, rows: int) -> list[pd.DataFrame]:
+    """A long table in parts of at most ``rows`` rows, each printed as its own table (a page holds about 25)."""
+    return [table.iloc[start:start + rows] for start in range(0, len(table), rows)]
 
 
 def key_rows(comparison: pd.DataFrame, min_digit_accuracy: float, min_mean_accuracy: float) -> pd.DataFrame:
@@ -266,7 +272,8 @@ def key_rows(comparison: pd.DataFrame, min_digit_accuracy: float, min_mean_accur
             rows.append(group.iloc[0])
             continue
         meets = scored[(scored["min_accuracy"] >= min_digit_accuracy) & (scored["accuracy"] >= min_mean_accuracy)]
-        rows.append(meets.loc[meets["recall"].idxmax()] if len(meets) else scored.loc[scored["accuracy"].idxmax()])
+        best = meets.loc[meets["recall"].idxmax()] if len(meets) else scored.loc[scored["accuracy"].idxmax()]
+        rows.append(pd.concat([best, pd.Series({"meets rule": "yes" if len(meets) else "no"})]))
     return pd.DataFrame(rows).reset_index(drop=True)
 
 

@@ -179,29 +179,40 @@ def rejected_caption(verdicts: np.ndarray) -> str:
             f"the judge's verdict ({rejected} of {verdicts.size:,} samples were rejected; up to 40 are shown).")
 
 
+def _relation(ours: float, reference: float, tolerance: float = 0.03) -> str:
+    """'above', 'below' or 'close to' a reference value (within ``tolerance``): how a measure compares, in words."""
+    if abs(ours - reference) <= tolerance:
+        return "close to"
+    return "above" if ours > reference else "below"
+
+
 def discussion(results: Mapping[str, Any]) -> str:
     """What the generation numbers mean, in prose: fidelity above the reference, the weakest recall, the caveats."""
     chosen, real = results["chosen"], results["real_reference"]
     per_digit = pd.DataFrame(results["chosen_per_digit"])
     per_digit = per_digit[per_digit["digit"] != "mean"]
     low_recall = per_digit.loc[per_digit["recall"].idxmin()]
-    return (
-        f"**Fidelity above the reference.** The chosen sampler's precision ({chosen['precision']:.2f}) and density "
-        f"({chosen['density']:.2f}) exceed those of real training digits ({real['precision']:.2f} and "
-        f"{real['density']:.2f}), while its recall ({chosen['recall']:.2f}) and coverage ({chosen['coverage']:.2f}) "
-        f"stay below theirs ({real['recall']:.2f} and {real['coverage']:.2f}). The samples concentrate on typical "
-        "digits, where real digits are dense, and reach the rarer styles less often: the mode-seeking behaviour that "
-        "a temperature below 1 and the purity filter both encourage.\n\n"
-        f"**The weakest recall.** Digit {low_recall['digit']} has the lowest recall, {low_recall['recall']:.2f}. "
-        "Its real images vary mostly in slant and stroke width, and generated samples of it cover only part of that "
-        "range. A judged accuracy near 100% says nothing about this, which is why recall is measured beside it.\n\n"
+    measures = "; ".join(f"{key} is {chosen[key]:.2f}, {_relation(chosen[key], real[key])} theirs ({real[key]:.2f})"
+                         for key in ("precision", "density", "recall", "coverage"))
+    mode_seeking = chosen["precision"] > real["precision"] and chosen["recall"] < real["recall"]
+    paragraphs = [
+        "**Fidelity and diversity against the reference.** Beside real training digits, the chosen sampler's "
+        f"{measures}."
+        + (" Precision above the reference with recall below it means that the samples concentrate where real "
+           "digits are dense and reach the rarer styles less often: the mode-seeking behaviour that a temperature "
+           "below 1 and the purity filter both encourage." if mode_seeking else ""),
+        f"**The weakest recall.** Digit {low_recall['digit']} has the lowest recall, {low_recall['recall']:.2f}: only "
+        f"that share of the real test images of {low_recall['digit']} lie within the neighbourhood of some generated "
+        "sample, so the samples cover part of that digit's variety. A judged accuracy near 100% says nothing about "
+        "this, which is why recall is measured beside it.",
         "**Labels name the clusters.** The VAE and the sampler never see a label; the training labels only decide "
         "which digit each cluster stands for. That step is what turns an unconditional model into digits on demand, "
-        "and it is the only place where labels enter.\n\n"
+        "and it is the only place where labels enter.",
         "**The same judge selects and scores.** The rule is applied with the judge on a tuning seed and the results "
         "are reported with the same judge on fresh seeds. Fresh seeds remove the luck of the selection; they do not "
-        "remove the judge's own blind spots, which a second, independently trained classifier would."
-    )
+        "remove the judge's own blind spots, which a second, independently trained classifier would.",
+    ]
+    return "\n\n".join(paragraphs)
 
 
 def protocol_text(protocol: Any, course_log: pd.DataFrame, metrics: Mapping[str, Any],
