@@ -36,6 +36,8 @@ TEXT_FLAGS = (pymupdf.TEXTFLAGS_TEXT | pymupdf.TEXT_DEHYPHENATE) & ~pymupdf.TEXT
 MATH_FONT = re.compile(r"Math|^CM(MI|SY|EX)\d|^MS(AM|BM)\d", re.IGNORECASE)
 # TeX's point is 1/72.27 inch and PDF's 1/72, so an 8-pt LaTeX font measures 7.97 PDF points: not too small.
 SIZE_TOLERANCE_PT = 0.05
+FIGURE_DPI = 150  # vae_utils.printsize.FIGURE_DPI: the resolution figures are saved at
+MIN_FIGURE_SCALE = 8.0 / 8.5  # figure type is at least 8.5 pt at natural size; printed, it must stay >= 8 pt
 MIN_LETTERS = 3  # shorter spans are sub/superscripts, indices and digits, set small by TeX's rules
 
 
@@ -125,6 +127,23 @@ def uncaptioned_figure_problems(page_number: int, images: int, captions: int) ->
             "every figure needs a caption that says what it shows"]
 
 
+def shrunk_figure_problems(page_number: int, page: pymupdf.Page, dpi: float = FIGURE_DPI,
+                           min_scale: float = MIN_FIGURE_SCALE) -> list[str]:
+    """Figures printed smaller than their natural size (``dpi`` pixels per inch, as ``vu.save_and_show`` saves them).
+
+    The figures' type is set at 8.5 pt or more for their natural size (``vu.print_size_problems``); the template
+    shrinks a figure only when it is wider or taller than the page allows, and then its type shrinks with it.
+    """
+    problems = []
+    for info in page.get_image_info():
+        natural_width_pt = info["width"] / dpi * 72
+        scale = (info["bbox"][2] - info["bbox"][0]) / natural_width_pt
+        if scale < min_scale:
+            problems.append(f"page {page_number}: a figure is printed at {scale:.0%} of its natural size, so its "
+                            f"text falls below 8 pt; make the figure smaller (vae_utils/printsize.py)")
+    return problems
+
+
 def caption_numbering_problems(captions: Sequence[tuple[int, int]]) -> list[str]:
     """Figure numbers over the whole document must run 1, 2, 3, ...: a gap or repeat breaks every reference."""
     problems, expected = [], 1
@@ -182,6 +201,7 @@ def pdf_problems(pdf: Path, parameter_names: Iterable[str], phrases: Sequence[st
             problems += phrase_problems(number, lines, phrases)
             problems += uncaptioned_figure_problems(number, drawn_image_count(page), len(page_captions))
             problems += small_text_problems(number, page, min_font_pt)
+            problems += shrunk_figure_problems(number, page)
     return problems + caption_numbering_problems(captions)
 
 

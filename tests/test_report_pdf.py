@@ -227,3 +227,15 @@ def test_command_line_prints_each_problem_and_exits_1_or_says_no_problems(tmp_pa
 def test_committed_report_reads_as_a_course_report():
     problems = pdf_problems(vu.PROJECT_ROOT / "report" / "report.pdf", notebook_parameter_names())
     assert not problems, "\n".join(problems)
+
+
+def test_figure_printed_below_its_natural_size_is_reported(tmp_path):
+    document = pymupdf.open()
+    page = document.new_page()
+    buffer = io.BytesIO()
+    plt.imsave(buffer, np.zeros((300, 900)), cmap="gray", format="png")  # 6 in wide at 150 dpi
+    page.insert_image(pymupdf.Rect(72, 72, 72 + 216, 72 + 72), stream=buffer.getvalue())  # printed 3 in wide
+    page.insert_text((72, 180), "Figure 1: A figure squeezed to half its width.", fontsize=BODY_PT)
+    document.save(tmp_path / "shrunk.pdf")
+    problems = pdf_problems(tmp_path / "shrunk.pdf", notebook_parameter_names())
+    assert len(problems) == 1 and "50% of its natural size" in problems[0]
