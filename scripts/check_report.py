@@ -155,6 +155,14 @@ def caption_numbering_problems(captions: Sequence[tuple[int, int]]) -> list[str]
     return problems
 
 
+def unreferenced_figure_problems(captions: Sequence[tuple[int, int]], body_lines: Sequence[str]) -> list[str]:
+    """Every figure must be referred to in the text ("Figure n" outside its own caption): a figure nobody points
+    to is a printout, not part of the argument."""
+    body = " ".join(body_lines)
+    return [f"page {page_number}: Figure {number} is never referred to in the text"
+            for page_number, number in captions if not re.search(rf"\bFigure\s+{number}\b(?!\s*:)", body)]
+
+
 def is_math(span: dict) -> bool:
     """Set in a math font: TeX chose its size (scripts, limits), not the author."""
     return bool(MATH_FONT.search(span["font"]))
@@ -192,17 +200,19 @@ def pdf_problems(pdf: Path, parameter_names: Iterable[str], phrases: Sequence[st
     names = list(parameter_names)
     problems: list[str] = []
     captions: list[tuple[int, int]] = []
+    body_lines: list[str] = []
     with pymupdf.open(pdf) as document:
         for page in document:
             number, lines = page.number + 1, page_lines(page)
             page_captions = caption_numbers(lines)
             captions += [(number, caption) for caption in page_captions]
+            body_lines += [line for line in lines if not CAPTION.match(line)]
             problems += parameter_name_problems(number, lines, names)
             problems += phrase_problems(number, lines, phrases)
             problems += uncaptioned_figure_problems(number, drawn_image_count(page), len(page_captions))
             problems += small_text_problems(number, page, min_font_pt)
             problems += shrunk_figure_problems(number, page)
-    return problems + caption_numbering_problems(captions)
+    return problems + caption_numbering_problems(captions) + unreferenced_figure_problems(captions, body_lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

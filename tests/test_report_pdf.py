@@ -108,7 +108,7 @@ def _write_pdf(path: Path, pages: list[tuple[int, list[Line]]]) -> Path:
 def _clean_page(caption_number: int = 1) -> tuple[int, list[Line]]:
     """One figure with its numbered caption and a sentence of body text: what a report page looks like."""
     return 1, [(f"Figure {caption_number}: Reconstructions of ten test digits; the mean error is 0.08.", BODY_PT),
-               ("The model reconstructs every digit class; Figure 1 shows one of each.", BODY_PT)]
+               (f"The model reconstructs every digit class; Figure {caption_number} shows one of each.", BODY_PT)]
 
 
 def test_clean_page_with_a_captioned_figure_passes(tmp_path):
@@ -236,6 +236,13 @@ def test_figure_printed_below_its_natural_size_is_reported(tmp_path):
     plt.imsave(buffer, np.zeros((300, 900)), cmap="gray", format="png")  # 6 in wide at 150 dpi
     page.insert_image(pymupdf.Rect(72, 72, 72 + 216, 72 + 72), stream=buffer.getvalue())  # printed 3 in wide
     page.insert_text((72, 180), "Figure 1: A figure squeezed to half its width.", fontsize=BODY_PT)
+    page.insert_text((72, 200), "Figure 1 shows it.", fontsize=BODY_PT)
     document.save(tmp_path / "shrunk.pdf")
     problems = pdf_problems(tmp_path / "shrunk.pdf", notebook_parameter_names())
     assert len(problems) == 1 and "50% of its natural size" in problems[0]
+
+
+def test_figure_never_referred_to_in_the_text_is_reported(tmp_path):
+    unreferenced = (1, [("Figure 1: Reconstructions of ten test digits.", BODY_PT), ("The model works well.", BODY_PT)])
+    problems = pdf_problems(_write_pdf(tmp_path / "unreferenced.pdf", [unreferenced]), notebook_parameter_names())
+    assert problems == ["page 1: Figure 1 is never referred to in the text"]

@@ -112,7 +112,8 @@ def rule_text(min_digit_accuracy: float, min_mean_accuracy: float, min_purity: f
             f"{percent(min_mean_accuracy)}. Recall is the tie-breaker because accuracy alone rewards collapse. The "
             "thresholds keep a margin above what the report sets out to show (95% for every digit, 98% on "
             "average), because the reported numbers come from fresh seeds the rule never saw. @tbl:sampler-key "
-            "shows each sampler at its best setting; @tbl:sampler-sweep in the appendix lists all of them.")
+            "shows each sampler at its best setting, @fig:sampler-tradeoff the trade-off between accuracy and "
+            "recall at every temperature, and @tbl:sampler-sweep in the appendix lists every setting.")
 
 
 def tradeoff_caption(chosen: Mapping[str, Any]) -> str:
