@@ -81,6 +81,7 @@ BAD_VALUES = [
     ("04_latent_space", "spread_seeds", [1, 99], ValueError),  # holds the tuning seed
     ("04_latent_space", "spread_seeds", 3, TypeError),
     ("04_latent_space", "comparison_run_dir", 7, TypeError),
+    ("04_latent_space", "judge_dir", 7, TypeError),
     ("04_latent_space", "seed", -1, ValueError),
     ("04_latent_space", "n_per_digit", 0, ValueError),
     ("04_latent_space", "n_per_digit", 1000, ValueError),  # more than n_judged

@@ -174,7 +174,7 @@ PARAMETER_RULES: dict[str, dict[str, Rule]] = {
         "iw_samples": COUNT, "iw_images": partial(check_int, low=1, high=N_TEST_IMAGES, optional=True),
         "tsne_images": partial(check_int, low=100, high=N_TEST_IMAGES),
         "train_limit": partial(check_int, low=N_DIGITS, high=N_TRAIN_IMAGES, optional=True),
-        "judge_epochs": COUNT,
+        "judge_epochs": COUNT, "judge_dir": partial(check_path, optional=True),
         "judge_min_accuracy": partial(check_number, low=0, high=1, low_open=True, optional=True),
         "eval_seed": SEED,
     },

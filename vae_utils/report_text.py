@@ -245,6 +245,13 @@ def protocol_text(protocol: Any, course_log: pd.DataFrame, metrics: Mapping[str,
         parts.append(f"The test negative ELBO, recorded every 10 epochs, is lowest at epoch {held_out.min_epoch:.0f} "
                      f"({held_out.min_value:.2f}) and {held_out.last_value:.2f} at epoch {held_out.last_epoch:.0f}, "
                      f"against {metrics['test']['loss']:.2f} for the validation-selected main model.")
+        noise = (metrics.get("early_stopping") or {}).get("noise_sd", float("nan"))
+        if np.isfinite(noise):
+            parts.append(
+                f"From its minimum it has risen by {held_out.rise:.2f} nats, more than twice the noise of one estimate "
+                f"({noise:.2f}): the longer training overfits the held-out likelihood." if held_out.rise > 2 * noise
+                else f"It has not risen from its minimum by more than twice the noise of one estimate ({noise:.2f} "
+                     "nats): no overfitting so far.")
     if protocol.latent is not None:
         latent = protocol.latent
         parts.append(f"Its importance-weighted test estimate of $-\\log p(x)$ is {latent['test_iw_nll']:.2f} against "
