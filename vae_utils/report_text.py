@@ -95,12 +95,10 @@ def k_sweep_caption(sweep: pd.DataFrame) -> str:
 
 def judge_text(reference: Any) -> str:
     """The judge's accuracy on real test digits with its 95% interval."""
-    from .judge import wilson_interval
-
-    n = reference.n_images
-    low, high = wilson_interval(round(reference.accuracy * n), n)
-    return (f"The judge classifies {with_interval(reference.accuracy, low, high, 2)} of the {n:,} real test "
-            "digits correctly (95% Wilson interval in brackets, as for every judged accuracy in this report).")
+    low, high = reference.accuracy_interval()
+    return (f"The judge classifies {with_interval(reference.accuracy, low, high, 2)} of the {reference.n_images:,} "
+            "real test digits correctly (95% Wilson interval in brackets, as for every judged accuracy in this "
+            "report).")
 
 
 def rule_text(min_digit_accuracy: float, min_mean_accuracy: float, min_purity: float) -> str:
