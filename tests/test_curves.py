@@ -99,3 +99,13 @@ def test_stopping_evidence_separates_a_slope_hidden_by_noise_from_a_plateau_and_
     clear = hidden._replace(slope=-0.1)  # 1.0 expected over 10 epochs, far above the scatter
     assert not vu.stopping_evidence(clear, 0.05, 10)["stopped_on_noise"]
     assert all(isinstance(value, (bool, int, float)) for value in evidence.values())
+
+
+def test_noise_proof_patience_is_the_patience_at_which_the_stop_stops_being_noise():
+    hidden = vu.Trend(slope=-0.01, slope_se=0.002, first_epoch=1, last_epoch=40, epochs=40, residual_sd=0.2)
+    evidence = vu.stopping_evidence(hidden, noise_sd=0.05, patience=10)
+    patience = vu.noise_proof_patience(evidence)
+    assert patience == 40  # 2 x 0.2 / 0.01
+    assert vu.stopping_evidence(hidden, 0.05, int(patience) - 1)["stopped_on_noise"]
+    assert not vu.stopping_evidence(hidden, 0.05, int(patience))["stopped_on_noise"]
+    assert math.isnan(vu.noise_proof_patience({**evidence, "slope": 0.001}))  # not falling: no patience helps

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -63,3 +66,82 @@ def test_discussion_compares_each_measure_with_the_reference_as_the_numbers_say(
     assert "Digit 1 has the lowest recall, 0.60" in text
     text = vu.discussion({"chosen": {**chosen, "recall": 0.97}, "real_reference": real, "chosen_per_digit": per_digit})
     assert "mode-seeking" not in text  # not claimed when recall is not below the reference
+
+
+def _committed(name: str) -> dict:
+    return json.loads((Path(__file__).resolve().parents[1] / "models" / name).read_text())
+
+
+def test_claims_table_names_the_stopping_rule_and_the_splits_each_run_had():
+    """The comparison table must hold for the course-protocol run too: no validation split, the original's rule."""
+    results, metrics = _committed("latent_metrics.json"), _committed("metrics.json")
+    main = vu.course_report_comparison(results, metrics).set_index("aspect")["this project"]
+    assert main["early stopping"] == "patience 10 on a validation split of 5,000 training images"
+    assert "validation" in main["loss"] and "best epoch" in main["loss"]
+
+    protocol = {**metrics, "best_epoch_val": None, "early_stopping": None,
+                "config": {**metrics["config"], "val_size": 0, "stopping": "course_report"}}
+    rows = vu.course_report_comparison(results, protocol).set_index("aspect")["this project"]
+    assert "the course report's rule" in rows["early stopping"] and "no validation split" in rows["early stopping"]
+    assert "validation" not in rows["loss"] and "last epoch" in rows["loss"]
+
+
+@pytest.mark.parametrize("stopping, reason, says", [
+    ("validation", "early stopping: no improvement for 10 epochs", "stopped by validation patience after 231 epochs"),
+    ("validation", "reached epochs=231", "trained for 231 epochs, the validation loss selecting epoch 221"),
+    ("course_report", "reached epochs=1250", "under the course report's own rule, which never fired"),
+    ("course_report", "early stopping (course report's rule): the training loss rose in 11 consecutive epochs",
+     "stopped by the course report's own rule"),
+])
+def test_abstract_and_conclusion_say_how_the_run_stopped(stopping, reason, says):
+    results, metrics = _committed("latent_metrics.json"), _committed("metrics.json")
+    metrics = {**metrics, "stop_reason": reason, "config": {**metrics["config"], "stopping": stopping}}
+    assert says in vu.training_phrase(metrics)
+    for text in (vu.abstract(results, metrics), vu.conclusion(results, metrics)):
+        assert says[1:] in text and ("validation" in text) == (stopping == "validation")
+
+
+def _finished_protocol(test_loss: float, iw_nll: float, accuracy: float) -> vu.ProtocolRun:
+    """The course-protocol run after 1,250 epochs and notebook 04's analysis, its numbers made up around the main's."""
+    metrics, results = _committed("metrics.json"), _committed("latent_metrics.json")
+    config = {**metrics["config"], "val_size": 0, "stopping": "course_report"}
+    protocol_metrics = {**metrics, "config": config, "epochs_run": 1250, "best_epoch": 1250, "best_epoch_val": None,
+                        "early_stopping": None, "stop_reason": "reached epochs=1250", "test": {
+                            **metrics["test"], "loss": test_loss}}
+    chosen = {**results["chosen"], "accuracy": accuracy, "accuracy_low": accuracy - 0.003,
+              "accuracy_high": accuracy + 0.003}
+    history = _protocol(1250, {1000: test_loss - 0.01, 1250: test_loss}).history
+    return vu.ProtocolRun(history, protocol_metrics, {**results, "test_iw_nll": iw_nll, "chosen": chosen})
+
+
+def test_finished_protocol_run_is_set_beside_the_main_model_with_what_the_evidence_argues():
+    log = vu.read_course_log()
+    metrics, results = _committed("metrics.json"), _committed("latent_metrics.json")
+    better = _finished_protocol(test_loss=92.60, iw_nll=89.40, accuracy=0.990)
+    text = vu.protocol_text(better, log, metrics, results)
+    assert "It ran all 1,250 epochs" in text and "@tbl:protocol" in text
+    assert "0.57 nats below the main model's 93.17" in text and "89.40 against 89.88" in text
+    assert "intervals overlap" in text and "no overfitting." in text and "so far" not in text
+    assert "The 1,019 extra epochs bought 0.57 nats" in text and "patience of at least 43 epochs" in text
+
+    same = _finished_protocol(test_loss=93.10, iw_nll=89.85, accuracy=0.95)
+    text = vu.protocol_text(same, log, metrics, results)
+    assert "within twice the noise of one estimate (0.12 nats) of the main model's 93.17" in text
+    assert "cost nothing measurable" in text and "at least" not in text
+    assert "the two intervals do not overlap" in text
+
+    running = better._replace(metrics=None, latent=None)
+    assert not running.analysed and "@tbl:protocol" not in vu.protocol_text(running, log, metrics, results)
+
+
+def test_protocol_table_sets_both_runs_side_by_side_measure_by_measure():
+    protocol = _finished_protocol(test_loss=92.60, iw_nll=89.40, accuracy=0.990)
+    main = (_committed("metrics.json"), _committed("latent_metrics.json"))
+    table = vu.protocol_table(main, (protocol.metrics, protocol.latent)).set_index("measure")
+    main_column, protocol_column = table.columns
+    assert table.loc["test negative ELBO"].tolist() == ["93.17", "92.60"]
+    assert table.loc["test -log p(x), importance-weighted"].tolist() == ["89.88 (K = 100)", "89.40 (K = 100)"]
+    assert table.loc["training images"].tolist() == ["55,000", "60,000"]
+    assert table.loc["epochs run (weights kept)", protocol_column] == "1,250 (epoch 1,250)"
+    assert "no validation split" in table.loc["stopping", protocol_column]
+    assert table.loc["judged accuracy (95% interval)", main_column] == "98.9% [98.6, 99.2]"

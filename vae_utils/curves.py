@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Mapping, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
@@ -20,7 +20,8 @@ from .training import evaluate
 
 __all__ = [
     "COURSE_LOG", "HeldOut", "LogComparison", "ProtocolRun", "Trend", "compare_with_log", "early_stopping_evidence",
-    "heldout_minimum", "load_protocol_run", "loss_trend", "read_course_log", "stopping_evidence", "validation_noise",
+    "heldout_minimum", "load_protocol_run", "loss_trend", "noise_proof_patience", "read_course_log",
+    "stopping_evidence", "validation_noise",
 ]
 
 # The course report's per-epoch training loss and KL (1,250 epochs), copied from its notebook's output.
@@ -159,6 +160,19 @@ def stopping_evidence(trend: Trend, noise_sd: float, patience: int) -> dict[str,
     }
 
 
+def noise_proof_patience(evidence: Mapping[str, Any]) -> float:
+    """The smallest patience whose expected improvement reaches twice the epoch-to-epoch scatter at the stop.
+
+    ``stopping_evidence`` calls a stop noise when ``-slope x patience < 2 x residual_sd``; this solves that for the
+    patience, from the trend recorded in ``metrics['early_stopping']``. NaN when the loss was not falling (no
+    patience is long enough to wait for an improvement that the trend does not predict).
+    """
+    slope, scatter = evidence["slope"], evidence["residual_sd"]
+    if not (np.isfinite(slope) and np.isfinite(scatter)) or slope >= 0:
+        return math.nan
+    return float(math.ceil(2 * scatter / -slope))
+
+
 def early_stopping_evidence(model: VAE, images: torch.Tensor, history: pd.DataFrame, patience: int,
                             noise_seeds: int = 10, trend_epochs: int = 40) -> dict[str, Any]:
     """Did patience stop on noise? The spread of one validation estimate of the selected weights over
@@ -180,6 +194,11 @@ class ProtocolRun(NamedTuple):
     history: pd.DataFrame
     metrics: dict[str, Any] | None  # metrics.json: present once the run has finished
     latent: dict[str, Any] | None  # latent_metrics.json: present once notebook 04 has analysed it
+
+    @property
+    def analysed(self) -> bool:
+        """Finished and analysed by notebook 04: its final weights can be set beside the main model's."""
+        return self.metrics is not None and self.latent is not None
 
 
 def load_protocol_run(run_dir: str | os.PathLike | None) -> ProtocolRun | None:

@@ -17,10 +17,11 @@ from .latent import METRIC_NAMES
 from .model import VAE, count_parameters, eval_mode, summary_text
 
 __all__ = [
-    "COMPARISON_COLUMNS", "comparison_table", "course_report_comparison", "format_table", "k_sweep_table",
-    "key_rows", "layer_table", "likelihood_table", "loss_table", "mean_sd", "metrics_frame", "parameter_counts",
-    "percent", "quality_summary_table", "quality_table", "shape_walkthrough", "show_markdown", "show_table",
-    "split_summary", "spread_table", "table_parts", "table_latex", "training_details_table", "with_interval", "wrapped",
+    "COMPARISON_COLUMNS", "comparison_table", "course_report_comparison", "format_table", "judged_accuracy",
+    "k_sweep_table", "key_rows", "layer_table", "likelihood_table", "loss_table", "mean_sd", "metrics_frame",
+    "parameter_counts", "percent", "protocol_table", "quality_summary_table", "quality_table", "shape_walkthrough",
+    "show_markdown", "show_table", "split_summary", "spread_table", "table_latex", "table_parts",
+    "training_details_table", "with_interval", "wrapped",
 ]
 
 _LATEX_SPECIALS = str.maketrans({c: "\\" + c for c in "&%$#_{}"})
@@ -206,6 +207,11 @@ def with_interval(value: float, low: float, high: float, digits: int = 1) -> str
     return f"{percent(value, digits)} [{100 * low:.{digits}f}, {100 * high:.{digits}f}]"
 
 
+def judged_accuracy(row: Mapping[str, Any]) -> str:
+    """The judged accuracy of a result row (``accuracy``, ``accuracy_low``, ``accuracy_high``) with its interval."""
+    return with_interval(row["accuracy"], row["accuracy_low"], row["accuracy_high"])
+
+
 def mean_sd(values: pd.Series, digits: int, scale: float = 1.0, unit: str = "") -> str:
     """Mean ± sample standard deviation over seeds: '98.9 ± 0.1%'."""
     return f"{scale * values.mean():.{digits}f} ± {scale * values.std(ddof=1):.{digits}f}{unit}"
@@ -232,7 +238,7 @@ def quality_table(quality: pd.DataFrame) -> pd.DataFrame:
     """``generation_quality`` output per digit and mean, accuracies with their 95% intervals, as report text."""
     return pd.DataFrame([
         {"digit": row["digit"], "judged accuracy [95% interval]":
-            with_interval(row["accuracy"], row["accuracy_low"], row["accuracy_high"]), **_measures(row)}
+            judged_accuracy(row), **_measures(row)}
         for _, row in quality.iterrows()
     ])
 
@@ -251,7 +257,7 @@ def comparison_table(comparison: pd.DataFrame) -> pd.DataFrame:
                          "judged accuracy": f"cannot draw {row['missing digits']}", "worst digit": ""})
             continue
         rows.append({"sampler": row["sampler"], "T": f"{row['temperature']:g}",
-                     "judged accuracy": with_interval(row["accuracy"], row["accuracy_low"], row["accuracy_high"]),
+                     "judged accuracy": judged_accuracy(row),
                      "worst digit": _worst(row), **_measures(row),
                      **({"meets rule": row["meets rule"]} if "meets rule" in row else {})})
     return pd.DataFrame(rows).fillna("")
@@ -285,7 +291,7 @@ def quality_summary_table(qualities: Mapping[str, pd.DataFrame]) -> pd.DataFrame
         worst = per_digit.loc[per_digit["accuracy"].idxmin()]
         mean = quality[quality["digit"] == "mean"].iloc[0]
         rows.append({"samples": name,
-                     "judged accuracy": with_interval(mean["accuracy"], mean["accuracy_low"], mean["accuracy_high"]),
+                     "judged accuracy": judged_accuracy(mean),
                      "worst digit": f"{worst['digit']}: {percent(worst['accuracy'])}", **_measures(mean)})
     return pd.DataFrame(rows)
 
@@ -314,6 +320,29 @@ def _stop_phrase(metrics: Mapping[str, Any]) -> str:
     return f"{metrics['epochs_run']:,} epochs ({metrics['stop_reason']})"
 
 
+def _stopping_phrase(config: Mapping[str, Any]) -> str:
+    """The stopping rule a run used, in words: the course report's own, or patience on a validation split."""
+    if config["stopping"] == "course_report":
+        held_out = ("no validation split" if config["val_size"] == 0
+                    else f"{config['val_size']:,} validation images watched, never used to stop")
+        return (f"the course report's rule: more than {config['patience']} consecutive rises of the training loss; "
+                f"{held_out}")
+    return f"patience {config['patience']} on a validation split of {config['val_size']:,} training images"
+
+
+def _losses_phrase(metrics: Mapping[str, Any]) -> str:
+    """Training, validation (when the run held some out) and test negative ELBO of the selected weights."""
+    parts = [f"training {metrics['best_epoch_train']['loss']:.1f}"]
+    if metrics.get("best_epoch_val"):
+        parts.append(f"validation {metrics['best_epoch_val']['loss']:.1f}")
+    return ", ".join(parts) + f" and test {metrics['test']['loss']:.1f}"
+
+
+def _selected_phrase(metrics: Mapping[str, Any]) -> str:
+    """Which weights the numbers belong to: the best validation epoch, or the last epoch under the course rule."""
+    return "best epoch" if metrics["config"]["stopping"] == "validation" else "last epoch"
+
+
 def course_report_comparison(results: Mapping[str, Any], metrics: Mapping[str, Any]) -> pd.DataFrame:
     """The course report's claims beside what this project measured: what is identical and what differs."""
     chosen, prior = results["chosen"], results["prior_reported"]
@@ -323,13 +352,12 @@ def course_report_comparison(results: Mapping[str, Any], metrics: Mapping[str, A
          "identical: the same 20 torchsummary rows and 1,234,143 parameters"),
         ("objective and optimiser", "BCE + KL, batch 128, Adam lr 1e-4, betas (0.9, 0.99)", "identical"),
         ("early stopping", "more than 10 consecutive rises of the training loss (never fired)",
-         f"patience 10 on a validation split of {metrics['config']['val_size']:,} training images"),
+         _stopping_phrase(metrics["config"])),
         ("epochs and wall time", "1,250 epochs, about 2.7 hours, hardware not stated",
          f"{_stop_phrase(metrics)}; {hours:.1f} hours on {metrics['environment']['hardware']}"),
         ("loss", "training loss about 90 (87.56 at epoch 1,250 in its log)",
-         f"training {metrics['best_epoch_train']['loss']:.1f}, validation {metrics['best_epoch_val']['loss']:.1f} "
-         f"and test {metrics['test']['loss']:.1f} nats (negative ELBO, best epoch); importance-weighted test "
-         f"estimate of -log p(x): {results['test_iw_nll']:.1f}"),
+         f"{_losses_phrase(metrics)} nats (negative ELBO, {_selected_phrase(metrics)}); importance-weighted "
+         f"test estimate of -log p(x): {results['test_iw_nll']:.1f}"),
         ("5 images per digit", "N(0, I) draws clamped to [-2, 2], rows titled 0-9",
          f"clusters named after digits; judged {percent(chosen['accuracy'])} correct (worst digit "
          f"{chosen['worst_digit']}: {percent(chosen['min_accuracy'])}), recall {chosen['recall']:.2f}"),
@@ -338,3 +366,36 @@ def course_report_comparison(results: Mapping[str, Any], metrics: Mapping[str, A
         ("test set", "listed, never evaluated", "held out until training ended; evaluated once"),
     ]
     return pd.DataFrame(rows, columns=["aspect", "course report", "this project"])
+
+
+def _training_images(config: Mapping[str, Any]) -> int:
+    """Images a run trained on: its training subset (60,000 unless limited) less its validation split."""
+    return (config["train_limit"] or 60_000) - config["val_size"]
+
+
+def _run_column(metrics: Mapping[str, Any], results: Mapping[str, Any]) -> dict[str, str]:
+    """One run's column of ``protocol_table``: how it was trained, its likelihoods and its chosen sampler."""
+    chosen = results["chosen"]
+    return {
+        "stopping": _stopping_phrase(metrics["config"]),
+        "training images": f"{_training_images(metrics['config']):,}",
+        "epochs run (weights kept)": f"{metrics['epochs_run']:,} (epoch {metrics['best_epoch']:,})",
+        "training loss, kept epoch": f"{metrics['best_epoch_train']['loss']:.2f}",
+        "test negative ELBO": f"{metrics['test']['loss']:.2f}",
+        "test -log p(x), importance-weighted": f"{results['test_iw_nll']:.2f} (K = {results['iw_samples']})",
+        "chosen sampler": f"{chosen['sampler']}, T = {chosen['temperature']:g}",
+        "judged accuracy (95% interval)": judged_accuracy(chosen),
+        "worst digit": f"{chosen['worst_digit']}: {percent(chosen['min_accuracy'])}",
+        "precision / recall": f"{chosen['precision']:.2f} / {chosen['recall']:.2f}",
+        "Fréchet distance (judge's features)": f"{chosen['frechet']:.1f}",
+        "training time": f"{metrics['wall_seconds'] / 3600:.1f} hours, {metrics['mean_epoch_seconds']:.1f} s per epoch",
+    }
+
+
+def protocol_table(main: tuple[Mapping[str, Any], Mapping[str, Any]],
+                   protocol: tuple[Mapping[str, Any], Mapping[str, Any]]) -> pd.DataFrame:
+    """The validation-selected main model beside the course-protocol run, each a (metrics.json,
+    latent_metrics.json) pair, measure by measure: the same rows, judge and sampler rule for both."""
+    columns = {"validation patience (main model)": _run_column(*main),
+               "the course report's protocol": _run_column(*protocol)}
+    return pd.DataFrame(columns).rename_axis("measure").reset_index()

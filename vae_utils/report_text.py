@@ -11,13 +11,13 @@ import numpy as np
 import pandas as pd
 
 from .data import N_DIGITS
-from .report import percent, with_interval
+from .report import judged_accuracy, percent, with_interval
 
 __all__ = [
     "abstract", "conclusion", "confusion_caption", "discussion", "early_stopping_text", "generated_caption",
     "generated_confusion_caption", "judge_text", "judged_accuracy_caption", "k_sweep_caption", "log_agreement_text",
     "loss_curves_caption", "margin_text", "protocol_caption", "protocol_text", "rejected_caption", "rule_text",
-    "tradeoff_caption",
+    "tradeoff_caption", "training_phrase",
 ]
 
 
@@ -216,47 +216,114 @@ def discussion(results: Mapping[str, Any]) -> str:
 
 def protocol_text(protocol: Any, course_log: pd.DataFrame, metrics: Mapping[str, Any],
                   results: Mapping[str, Any]) -> str:
-    """Section 7's account of the course-protocol run: finished or how far it has come, and what it shows so far."""
-    from .curves import compare_with_log, heldout_minimum
+    """Section 7's account of the course-protocol run: finished or how far it has come, what it shows so far, and,
+    once notebook 04 has analysed its final weights, how it compares with the main model and what that argues for."""
+    from .curves import compare_with_log
 
     if protocol is None:
         return "The course-protocol run is not part of this build."
-    history = protocol.history
-    reached = int(history["epoch"].max())
-    agreement = compare_with_log(history, course_log)
-    held_out = heldout_minimum(history)
+    noise = (metrics.get("early_stopping") or {}).get("noise_sd", float("nan"))
+    parts = [_protocol_status(protocol), _protocol_agreement(compare_with_log(protocol.history, course_log)),
+             _protocol_held_out(protocol, metrics, noise)]
+    text = " ".join(part for part in parts if part)
+    if protocol.analysed:
+        outcome = [_protocol_outcome(protocol, metrics, results, noise), _protocol_advice(protocol, metrics, noise)]
+        text += "\n\n" + " ".join(part for part in outcome if part)
+    return text
+
+
+def _protocol_status(protocol: Any) -> str:
+    """Finished, stopped by its rule, or still running (with the epoch it has reached)."""
+    reached = int(protocol.history["epoch"].max())
     if protocol.metrics is None:
         status = (f"At the time of this build it had reached epoch {reached:,} of 1,250 and continues from its saved "
                   "state; the figures below cover those epochs.")
     elif reached >= 1250:
-        status = "It ran all 1,250 epochs."
+        status = "It ran all 1,250 epochs; the course report's rule never fired, as in the course report."
     else:
         status = f"It stopped after {reached:,} epochs: {protocol.metrics['stop_reason']}."
-    parts = [f"{status} @fig:course-protocol compares its training loss with the course report's log."]
-    if agreement.epochs:
-        parts.append(f"Over epochs {agreement.first_epoch:.0f}-{agreement.last_epoch:.0f} the two differ by a "
-                     f"median of {agreement.median_abs_diff:.2f} nats per image (at most "
-                     f"{agreement.max_abs_diff:.2f}); at epoch "
-                     f"{agreement.last_epoch:.0f} ours is {agreement.ours_last:.2f} against the course report's "
-                     f"{agreement.theirs_last:.2f}, which reached 87.56 at epoch 1,250.")
-    if np.isfinite(held_out.min_value):
-        parts.append(f"The test negative ELBO, recorded every 10 epochs, is lowest at epoch {held_out.min_epoch:.0f} "
-                     f"({held_out.min_value:.2f}) and {held_out.last_value:.2f} at epoch {held_out.last_epoch:.0f}, "
-                     f"against {metrics['test']['loss']:.2f} for the validation-selected main model.")
-        noise = (metrics.get("early_stopping") or {}).get("noise_sd", float("nan"))
-        if np.isfinite(noise):
-            parts.append(
-                f"From its minimum it has risen by {held_out.rise:.2f} nats, more than twice the noise of one estimate "
-                f"({noise:.2f}): the longer training overfits the held-out likelihood." if held_out.rise > 2 * noise
-                else f"It has not risen from its minimum by more than twice the noise of one estimate ({noise:.2f} "
-                     "nats): no overfitting so far.")
-    if protocol.latent is not None:
-        latent = protocol.latent
-        parts.append(f"Its importance-weighted test estimate of $-\\log p(x)$ is {latent['test_iw_nll']:.2f} against "
-                     f"{results['test_iw_nll']:.2f}; with the same sampler rule and judge, its chosen sampler is "
-                     f"judged {percent(latent['chosen']['accuracy'])} correct with recall "
-                     f"{latent['chosen']['recall']:.2f}.")
-    return " ".join(parts)
+    return f"{status} @fig:course-protocol compares its training loss with the course report's log."
+
+
+def _protocol_agreement(agreement: Any) -> str:
+    """How far our training loss is from the course report's log after epoch 50 (``curves.compare_with_log``)."""
+    if not agreement.epochs:
+        return ""
+    last = (f"at epoch {agreement.last_epoch:,.0f} ours is {agreement.ours_last:.2f} against the course report's "
+            f"{agreement.theirs_last:.2f}")
+    if agreement.last_epoch < 1250:
+        last += ", which reached 87.56 at epoch 1,250"
+    return (f"Over epochs {agreement.first_epoch:.0f}-{agreement.last_epoch:,.0f} the two differ by a median of "
+            f"{agreement.median_abs_diff:.2f} nats per image (at most {agreement.max_abs_diff:.2f}, epoch "
+            f"{agreement.max_abs_diff_epoch:,.0f}); {last}.")
+
+
+def _protocol_held_out(protocol: Any, metrics: Mapping[str, Any], noise: float) -> str:
+    """Where the test negative ELBO (every 10 epochs) bottomed out, and whether it rose beyond the noise since."""
+    from .curves import heldout_minimum
+
+    held_out = heldout_minimum(protocol.history)
+    if not np.isfinite(held_out.min_value):
+        return ""
+    text = (f"The test negative ELBO, recorded every 10 epochs, is lowest at epoch {held_out.min_epoch:,.0f} "
+            f"({held_out.min_value:.2f}) and {held_out.last_value:.2f} at epoch {held_out.last_epoch:,.0f}, against "
+            f"{metrics['test']['loss']:.2f} for the validation-selected main model.")
+    if not np.isfinite(noise):
+        return text
+    if held_out.rise > 2 * noise:
+        return (f"{text} From its minimum it has risen by {held_out.rise:.2f} nats, more than twice the noise of one "
+                f"estimate ({noise:.2f}): the longer training overfits the held-out likelihood.")
+    so_far = " so far" if protocol.metrics is None else ""
+    return (f"{text} It has not risen from its minimum by more than twice the noise of one estimate ({noise:.2f} "
+            f"nats): no overfitting{so_far}.")
+
+
+def _protocol_outcome(protocol: Any, metrics: Mapping[str, Any], results: Mapping[str, Any], noise: float) -> str:
+    """The final weights against the main model: test negative ELBO, importance-weighted NLL, generation."""
+    theirs, ours = protocol.latent["chosen"], results["chosen"]
+    elbo = _versus(protocol.metrics["test"]["loss"], metrics["test"]["loss"], noise)
+    overlap = theirs["accuracy_low"] <= ours["accuracy_high"] and ours["accuracy_low"] <= theirs["accuracy_high"]
+    verdict = ("the two intervals overlap, so its generated digits are not measurably better or worse" if overlap
+               else "the two intervals do not overlap")
+    return (
+        f"@tbl:protocol sets its final weights beside the main model. Their test negative ELBO, "
+        f"{protocol.metrics['test']['loss']:.2f} nats per image, is {elbo} the main model's "
+        f"{metrics['test']['loss']:.2f}; the importance-weighted estimate of $-\\log p(x)$ (K = "
+        f"{protocol.latent['iw_samples']}) is {protocol.latent['test_iw_nll']:.2f} against "
+        f"{results['test_iw_nll']:.2f}. With the same judge and the same sampler rule, its chosen sampler "
+        f"({theirs['sampler']}, T = {theirs['temperature']:g}) is judged {judged_accuracy(theirs)} correct with "
+        f"recall {theirs['recall']:.2f}, against {judged_accuracy(ours)} and {ours['recall']:.2f}: {verdict}."
+    )
+
+
+def _versus(value: float, reference: float, noise: float) -> str:
+    """'0.42 nats below' / 'above' / 'within the noise of', with twice one estimate's noise as the threshold."""
+    difference = value - reference
+    if np.isfinite(noise) and abs(difference) <= 2 * noise:
+        return f"within twice the noise of one estimate ({2 * noise:.2f} nats) of"
+    return f"{abs(difference):.2f} nats {'below' if difference < 0 else 'above'}"
+
+
+def _protocol_advice(protocol: Any, metrics: Mapping[str, Any], noise: float) -> str:
+    """What the evidence argues for the default protocol, with its numbers; the course report's settings stay."""
+    from .curves import noise_proof_patience
+
+    evidence = metrics.get("early_stopping")
+    if not (evidence and np.isfinite(noise)):
+        return ""
+    gain = metrics["test"]["loss"] - protocol.metrics["test"]["loss"]
+    patience, extra = int(evidence["patience"]), protocol.metrics["epochs_run"] - metrics["epochs_run"]
+    if gain <= 2 * noise:
+        return (f"The {extra:,} extra epochs did not improve the held-out likelihood beyond the noise, so stopping at "
+                f"patience {patience} cost nothing measurable, and the default protocol stays as it is.")
+    slope, scatter = -evidence["slope"], evidence["residual_sd"]
+    enough = noise_proof_patience(evidence)
+    return (f"The {extra:,} extra epochs bought {gain:.2f} nats of test negative ELBO. At the main run's stop its "
+            f"validation loss was still falling by {slope:.4f} nats per epoch while single epochs scattered by "
+            f"{scatter:.2f}; a patience shorter than $2 \\times {scatter:.3f} / {slope:.4f} \\approx {enough:.0f}$ "
+            f"epochs can therefore be triggered by noise while the model still improves. The evidence argues for a "
+            f"default patience of at least {enough:.0f} epochs (or a smoothed validation loss); the main results keep "
+            f"patience {patience}, and this comparison keeps the course report's settings as they were.")
 
 
 def protocol_caption(protocol: Any, course_log: pd.DataFrame) -> str:
@@ -267,11 +334,35 @@ def protocol_caption(protocol: Any, course_log: pd.DataFrame) -> str:
             "per-epoch difference, ours minus the course report's, with a band of ±0.5 nats (bottom).")
 
 
+def _capital(text: str) -> str:
+    """``text`` with its first letter capitalised, the rest untouched (str.capitalize would lower the rest)."""
+    return text[:1].upper() + text[1:]
+
+
 def _rule_phrase(chosen: Mapping[str, Any]) -> str:
     """How the operating point was reached, said plainly when no setting met the rule (a smoke run)."""
     if chosen.get("meets_rule", True):
         return "chosen by the stated rule"
     return "the setting closest to the stated rule, which no setting met"
+
+
+def training_phrase(metrics: Mapping[str, Any]) -> str:
+    """How the reported weights were reached, from the run's own record: which rule, how many epochs, which epoch.
+
+    The abstract and the conclusion share it, so a run without a validation split (the course-protocol run) or one
+    that ran to its epoch limit is never described as stopped by validation patience.
+    """
+    from .run import Stop
+
+    epochs, best = metrics["epochs_run"], metrics["best_epoch"]
+    stopped_early = Stop.of(metrics["stop_reason"]) is Stop.EARLY
+    if metrics["config"]["stopping"] == "course_report":
+        if stopped_early:
+            return f"stopped by the course report's own rule after {epochs:,} epochs, keeping the last weights"
+        return f"trained for {epochs:,} epochs under the course report's own rule, which never fired"
+    if stopped_early:
+        return f"stopped by validation patience after {epochs:,} epochs (best epoch {best:,})"
+    return f"trained for {epochs:,} epochs, the validation loss selecting epoch {best:,}"
 
 
 def conclusion(results: Mapping[str, Any], metrics: Mapping[str, Any]) -> str:
@@ -282,8 +373,8 @@ def conclusion(results: Mapping[str, Any], metrics: Mapping[str, Any]) -> str:
              f"{100 * spread['accuracy']['sd']:.2f} points (standard deviation)." if spread else "")
     return (
         f"The course report's network was rebuilt layer for layer (1,234,143 parameters) and trained with its "
-        f"objective and optimiser; its training loss follows the course report's printed log epoch by epoch. Stopped "
-        f"by validation patience after {metrics['epochs_run']} epochs, it reaches a test negative ELBO of "
+        f"objective and optimiser; its training loss follows the course report's printed log epoch by epoch. "
+        f"{_capital(training_phrase(metrics))}, it reaches a test negative ELBO of "
         f"{metrics['test']['loss']:.2f} nats per image and an importance-weighted estimate of $-\\log p(x)$ of "
         f"{results['test_iw_nll']:.2f}. The unconditional VAE does produce digits on demand once its latent space is "
         f"clustered and the clusters are named after digits: {chosen['sampler']} at temperature "
@@ -301,8 +392,8 @@ def abstract(results: Mapping[str, Any], metrics: Mapping[str, Any]) -> str:
     return (
         "A course report trained a convolutional variational autoencoder on MNIST and presented five generated "
         "images for each digit, but drew them from the prior without any link to the digit. We rebuild its network "
-        f"(1,234,143 parameters) and training protocol, and follow its published training log epoch by epoch. With "
-        f"validation-based early stopping (best epoch {metrics['best_epoch']}), the model reaches a test negative "
+        f"(1,234,143 parameters) and training protocol, and follow its published training log epoch by epoch. "
+        f"{_capital(training_phrase(metrics))}, the model reaches a test negative "
         f"ELBO of {metrics['test']['loss']:.2f} nats per image and an importance-weighted estimate of $-\\log p(x)$ of "
         f"{results['test_iw_nll']:.2f} (K = {results['iw_samples']}). To generate a requested digit without "
         "changing the unconditional model, we cluster the latent codes of the training images, name each cluster "
