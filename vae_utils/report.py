@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .data import N_DIGITS, MNISTTensors
+from .data import N_DIGITS, N_TRAIN_IMAGES, MNISTTensors
 from .latent import METRIC_NAMES
 from .model import VAE, count_parameters, eval_mode, summary_text
 
@@ -316,7 +316,8 @@ def likelihood_table(elbo: Mapping[str, float], iw_nll: float, k: int, n_images:
     ])
 
 
-def _stop_phrase(metrics: Mapping[str, Any]) -> str:
+def _epochs_phrase(metrics: Mapping[str, Any]) -> str:
+    """How long a run trained and why it stopped, as its record says (the claims table's epochs row)."""
     return f"{metrics['epochs_run']:,} epochs ({metrics['stop_reason']})"
 
 
@@ -354,7 +355,7 @@ def course_report_comparison(results: Mapping[str, Any], metrics: Mapping[str, A
         ("early stopping", "more than 10 consecutive rises of the training loss (never fired)",
          _stopping_phrase(metrics["config"])),
         ("epochs and wall time", "1,250 epochs, about 2.7 hours, hardware not stated",
-         f"{_stop_phrase(metrics)}; {hours:.1f} hours on {metrics['environment']['hardware']}"),
+         f"{_epochs_phrase(metrics)}; {hours:.1f} hours on {metrics['environment']['hardware']}"),
         ("loss", "training loss about 90 (87.56 at epoch 1,250 in its log)",
          f"{_losses_phrase(metrics)} nats (negative ELBO, {_selected_phrase(metrics)}); importance-weighted "
          f"test estimate of -log p(x): {results['test_iw_nll']:.1f}"),
@@ -369,8 +370,8 @@ def course_report_comparison(results: Mapping[str, Any], metrics: Mapping[str, A
 
 
 def _training_images(config: Mapping[str, Any]) -> int:
-    """Images a run trained on: its training subset (60,000 unless limited) less its validation split."""
-    return (config["train_limit"] or 60_000) - config["val_size"]
+    """Images a run trained on: its training subset (all of MNIST's unless limited) less its validation split."""
+    return (config["train_limit"] or N_TRAIN_IMAGES) - config["val_size"]
 
 
 def _run_column(metrics: Mapping[str, Any], results: Mapping[str, Any]) -> dict[str, str]:
