@@ -85,8 +85,9 @@ def test_heldout_minimum_finds_the_bottom_of_a_u_and_the_rise_after_it():
     held = vu.heldout_minimum(_history(epochs, test_loss=test_loss))
     assert (held.min_epoch, held.min_value) == (25, pytest.approx(90.0))
     assert held.last_epoch == 39 and held.last_value == pytest.approx(90 + 0.01 * 14 ** 2)
-    assert held.rise == pytest.approx(1.96)
-    assert all(math.isnan(value) for value in vu.heldout_minimum(_history([1], test_loss=[np.nan])))
+    assert held.rise == pytest.approx(1.96) and held.recorded == 26
+    nothing = vu.heldout_minimum(_history([1], test_loss=[np.nan]))
+    assert all(math.isnan(value) for value in nothing[:-1]) and nothing.recorded == 0
 
 
 def test_stopping_evidence_separates_a_slope_hidden_by_noise_from_a_plateau_and_a_clear_fall():

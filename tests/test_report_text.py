@@ -101,7 +101,8 @@ def test_abstract_and_conclusion_say_how_the_run_stopped(stopping, reason, says)
         assert says[1:] in text and ("validation" in text) == (stopping == "validation")
 
 
-def _finished_protocol(test_loss: float, iw_nll: float, accuracy: float) -> vu.ProtocolRun:
+def _finished_protocol(test_loss: float, iw_nll: float, accuracy: float,
+                       on_the_way: dict[int, float] | None = None) -> vu.ProtocolRun:
     """The course-protocol run after 1,250 epochs and notebook 04's analysis, its numbers made up around the main's."""
     metrics, results = _committed("metrics.json"), _committed("latent_metrics.json")
     config = {**metrics["config"], "val_size": 0, "stopping": "course_report"}
@@ -110,7 +111,7 @@ def _finished_protocol(test_loss: float, iw_nll: float, accuracy: float) -> vu.P
                             **metrics["test"], "loss": test_loss}}
     chosen = {**results["chosen"], "accuracy": accuracy, "accuracy_low": accuracy - 0.003,
               "accuracy_high": accuracy + 0.003}
-    history = _protocol(1250, {1000: test_loss - 0.01, 1250: test_loss}).history
+    history = _protocol(1250, {**(on_the_way or {1000: test_loss - 0.01}), 1250: test_loss}).history
     return vu.ProtocolRun(history, protocol_metrics, {**results, "test_iw_nll": iw_nll, "chosen": chosen})
 
 
@@ -129,6 +130,13 @@ def test_finished_protocol_run_is_set_beside_the_main_model_with_what_the_eviden
     assert "within twice the noise of one estimate (0.12 nats) of the main model's 93.17" in text
     assert "cost nothing measurable" in text and "at least" not in text
     assert "the two intervals do not overlap" in text
+
+    gave_back = _finished_protocol(test_loss=93.20, iw_nll=89.90, accuracy=0.99, on_the_way={500: 92.80, 510: 92.70})
+    text = vu.protocol_text(gave_back, log, metrics, results)
+    assert "at epoch 510, the test negative ELBO was 0.47 nats below it" in text and "remaining 740 epochs" in text
+    assert "patience of at least 43 epochs" in text and "lowest of 3 estimates" in text
+    assert "training loss, which fell from 90.20 at epoch 510 to 90.08 at epoch 1,250" in text
+    assert "cost nothing measurable" not in text and "overfits the held-out likelihood" in text
 
     running = better._replace(metrics=None, latent=None)
     assert not running.analysed and "@tbl:protocol" not in vu.protocol_text(running, log, metrics, results)

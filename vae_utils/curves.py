@@ -127,6 +127,7 @@ class HeldOut(NamedTuple):
     last_epoch: float
     last_value: float
     rise: float  # last_value - min_value (>= 0; large: the model overfitted after its best epoch)
+    recorded: int  # how many estimates the minimum was taken over (the more, the more the minimum flatters)
 
 
 def heldout_minimum(history: pd.DataFrame, column: str = "test_loss") -> HeldOut:
@@ -135,10 +136,10 @@ def heldout_minimum(history: pd.DataFrame, column: str = "test_loss") -> HeldOut
     data = history[["epoch", column]].dropna()
     if data.empty:
         nan = math.nan
-        return HeldOut(nan, nan, nan, nan, nan)
+        return HeldOut(nan, nan, nan, nan, nan, 0)
     best, last = data.loc[data[column].idxmin()], data.iloc[-1]
     return HeldOut(float(best["epoch"]), float(best[column]), float(last["epoch"]), float(last[column]),
-                   float(last[column] - best[column]))
+                   float(last[column] - best[column]), len(data))
 
 
 def stopping_evidence(trend: Trend, noise_sd: float, patience: int) -> dict[str, Any]:
