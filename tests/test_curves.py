@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import vae_utils as vu
+from vae_utils.run import HISTORY_COLUMNS
 
 
 def _history(epochs, **columns):
@@ -110,3 +111,19 @@ def test_noise_proof_patience_is_the_patience_at_which_the_stop_stops_being_nois
     assert vu.stopping_evidence(hidden, 0.05, int(patience) - 1)["stopped_on_noise"]
     assert not vu.stopping_evidence(hidden, 0.05, int(patience))["stopped_on_noise"]
     assert math.isnan(vu.noise_proof_patience({**evidence, "slope": 0.001}))  # not falling: no patience helps
+
+
+@pytest.mark.parametrize("stop_reason, finished", [
+    ("time budget of 165 min for this session used (re-running continues)", False),
+    ("reached epochs=1250", True),
+])
+def test_protocol_run_paused_by_a_time_budget_counts_as_unfinished(tmp_path, stop_reason, finished):
+    """Notebook 03 writes metrics.json at every stop; a paused run's results must not reach the report as final."""
+    run = vu.RunFolder(tmp_path)
+    history = pd.DataFrame({column: [1.0, 2.0] for column in HISTORY_COLUMNS})
+    history.to_csv(run.file(run.HISTORY), index=False)
+    run.write_metrics({"stop_reason": stop_reason})
+    run.write_latent_metrics({"test_iw_nll": 89.9})
+    protocol = vu.load_protocol_run(tmp_path)
+    assert len(protocol.history) == 2
+    assert (protocol.metrics is not None, protocol.analysed) == (finished, finished)

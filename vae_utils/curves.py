@@ -15,7 +15,7 @@ import torch
 
 from .model import VAE
 from .paths import display_path, project_path
-from .run import RunFolder
+from .run import RunFolder, Stop
 from .training import evaluate
 
 __all__ = [
@@ -203,12 +203,19 @@ class ProtocolRun(NamedTuple):
 
 
 def load_protocol_run(run_dir: str | os.PathLike | None) -> ProtocolRun | None:
-    """The course-protocol run as far as it has come (None when not asked for, or when it has no history yet)."""
+    """The course-protocol run as far as it has come (None when not asked for, or when it has no history yet).
+
+    Its results count only once it has finished: a run that a session's time budget paused has metrics.json too
+    (notebook 03 writes one at every stop), but those describe weights that training will move on from.
+    """
     if run_dir is None:
         return None
     run = RunFolder(run_dir)
     history = run.read_history()
     if history is None or history.empty:
         return None
-    return ProtocolRun(history, run.read_metrics() if run.has(RunFolder.METRICS) else None,
-                       run.read_latent_metrics() if run.has(RunFolder.LATENT_METRICS) else None)
+    metrics = run.read_metrics() if run.has(RunFolder.METRICS) else None
+    if metrics is not None and Stop.of(metrics["stop_reason"]) is Stop.TIME_BUDGET:
+        metrics = None  # a session's time budget paused it: unfinished, it continues from last.pt
+    latent = run.read_latent_metrics() if metrics is not None and run.has(RunFolder.LATENT_METRICS) else None
+    return ProtocolRun(history, metrics, latent)
