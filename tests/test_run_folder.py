@@ -210,3 +210,19 @@ def test_every_run_folder_file_name_is_defined_in_run_py_alone():
     assert set(found) == set(RUN_FOLDER_FILES), f"not named in the package: {set(RUN_FOLDER_FILES) - set(found)}"
     elsewhere = {name: sorted(modules - {"run.py"}) for name, modules in found.items() if modules != {"run.py"}}
     assert not elsewhere, f"run-folder file names defined outside run.py: {elsewhere}"
+
+
+def test_only_the_main_run_writes_into_figures_and_other_runs_write_aside(tmp_path):
+    aside = vu.project_path("build/figures_dir_test_run/figures")
+    try:
+        assert vu.figures_dir(None, False, vu.MAIN_RUN_DIR) == vu.project_path("figures")
+        assert vu.figures_dir(None, False, vu.project_path("models")) == vu.project_path("figures")
+        assert vu.figures_dir(None, False) == vu.project_path("figures")
+        assert vu.figures_dir(None, False, "runs/figures_dir_test_run") == aside
+        assert aside.is_dir()
+        assert vu.figures_dir(None, True, "runs/figures_dir_test_run") == vu.project_path("build/smoke/figures")
+        assert vu.figures_dir(tmp_path / "mine", False, "runs/figures_dir_test_run") == tmp_path / "mine"
+    finally:
+        if aside.is_dir():
+            aside.rmdir()
+            aside.parent.rmdir()

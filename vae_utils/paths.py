@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-__all__ = ["PROJECT_ROOT", "display_path", "figures_dir", "project_path", "read_json", "write_json"]
+__all__ = ["MAIN_RUN_DIR", "PROJECT_ROOT", "display_path", "figures_dir", "project_path", "read_json", "write_json"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -97,11 +97,23 @@ def read_json(path: str | os.PathLike, what: str) -> dict[str, Any]:
     return data
 
 
-def figures_dir(path: str | os.PathLike | None, smoke_test: bool) -> Path:
-    """Where a notebook writes its PNGs: ``figures/``, or ``build/smoke/figures`` for smoke runs.
+MAIN_RUN_DIR = "models"  # the run whose figures the README and figures/ show
 
-    Smoke runs (CI) must never overwrite the committed figures of the real run.
+
+def figures_dir(path: str | os.PathLike | None, smoke_test: bool, run_dir: str | os.PathLike | None = None) -> Path:
+    """Where a notebook writes its PNGs: ``path`` if given, else ``figures/`` for the main run (``models/``).
+
+    Only the main run owns ``figures/``: smoke runs (CI) write to ``build/smoke/figures`` and any other run folder
+    to ``build/<its name>/figures``, so a comparison run such as ``runs/course_protocol`` never overwrites the
+    committed figures of the main run.
     """
-    folder = project_path(path or ("build/smoke/figures" if smoke_test else "figures"))
+    if path:
+        folder = project_path(path)
+    elif smoke_test:
+        folder = project_path("build/smoke/figures")
+    elif run_dir is not None and project_path(run_dir) != project_path(MAIN_RUN_DIR):
+        folder = project_path(Path("build") / project_path(run_dir).name / "figures")
+    else:
+        folder = project_path("figures")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
