@@ -174,3 +174,8 @@ def test_protocol_table_sets_both_runs_side_by_side_measure_by_measure():
     assert table.loc["epochs run (weights kept)", protocol_column] == "1,250 (epoch 1,250)"
     assert "no validation split" in table.loc["stopping", protocol_column]
     assert table.loc["judged accuracy (95% interval)", main_column] == "98.9% [98.6, 99.2]"
+    assert table.loc["training time", main_column].endswith("s per epoch (mean)")  # no history at hand
+
+    slowed = pd.DataFrame({"epoch": [1, 2, 3], "epoch_seconds": [24.0, 900.0, 25.0]})  # one epoch shared the CPU
+    table = vu.protocol_table(main, (protocol.metrics, protocol.latent, slowed)).set_index("measure")
+    assert table.loc["training time", protocol_column].endswith(", 25.0 s per epoch (median)")

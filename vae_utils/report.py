@@ -374,7 +374,17 @@ def _training_images(config: Mapping[str, Any]) -> int:
     return (config["train_limit"] or N_TRAIN_IMAGES) - config["val_size"]
 
 
-def _run_column(metrics: Mapping[str, Any], results: Mapping[str, Any]) -> dict[str, str]:
+def _training_time(metrics: Mapping[str, Any], history: pd.DataFrame | None) -> str:
+    """Wall time and the typical epoch: the median of the history's epoch times, which a few epochs slowed by other
+    work on a shared CPU cannot move (the mean in metrics.json is used only when no history is at hand)."""
+    hours = f"{metrics['wall_seconds'] / 3600:.1f} hours"
+    if history is None or "epoch_seconds" not in history:
+        return f"{hours}, {metrics['mean_epoch_seconds']:.1f} s per epoch (mean)"
+    return f"{hours}, {history['epoch_seconds'].median():.1f} s per epoch (median)"
+
+
+def _run_column(metrics: Mapping[str, Any], results: Mapping[str, Any],
+                history: pd.DataFrame | None = None) -> dict[str, str]:
     """One run's column of ``protocol_table``: how it was trained, its likelihoods and its chosen sampler."""
     chosen = results["chosen"]
     return {
@@ -389,14 +399,13 @@ def _run_column(metrics: Mapping[str, Any], results: Mapping[str, Any]) -> dict[
         "worst digit": f"{chosen['worst_digit']}: {percent(chosen['min_accuracy'])}",
         "precision / recall": f"{chosen['precision']:.2f} / {chosen['recall']:.2f}",
         "Fréchet distance (judge's features)": f"{chosen['frechet']:.1f}",
-        "training time": f"{metrics['wall_seconds'] / 3600:.1f} hours, {metrics['mean_epoch_seconds']:.1f} s per epoch",
+        "training time": _training_time(metrics, history),
     }
 
 
-def protocol_table(main: tuple[Mapping[str, Any], Mapping[str, Any]],
-                   protocol: tuple[Mapping[str, Any], Mapping[str, Any]]) -> pd.DataFrame:
+def protocol_table(main: tuple[Any, ...], protocol: tuple[Any, ...]) -> pd.DataFrame:
     """The validation-selected main model beside the course-protocol run, each a (metrics.json,
-    latent_metrics.json) pair, measure by measure: the same rows, judge and sampler rule for both."""
+    latent_metrics.json[, history]) tuple, measure by measure: the same rows, judge and sampler rule for both."""
     columns = {"validation patience (main model)": _run_column(*main),
                "the course report's protocol": _run_column(*protocol)}
     return pd.DataFrame(columns).rename_axis("measure").reset_index()
