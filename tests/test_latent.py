@@ -1,6 +1,9 @@
 """Latent-space analysis: cluster naming, matching accuracy, per-digit generation and likelihood bounds."""
 
 import math
+import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -124,3 +127,19 @@ def test_encodings_of_a_model_feed_the_latent_statistics(mnist_test_split):
     assert np.array_equal(vu.encode_means(model, images), mu.double().numpy())
     assert vu.kl_per_dimension(mu, logvar).shape == (15,)
     assert 0 <= vu.active_units(vu.encode_means(model, images))[0] <= 15
+
+
+def test_likelihood_noise_script_prints_each_estimate_per_seed_and_the_tighter_bound_is_lower():
+    script = vu.PROJECT_ROOT / "scripts" / "likelihood_noise.py"
+    printed = subprocess.run([sys.executable, str(script), "models", "--images", "64", "--elbo-seeds", "2",
+                              "--iw-seeds", "2", "-k", "8"], capture_output=True, text=True, check=True).stdout
+    elbo = re.search(r"negative ELBO, 2 noise seeds: ([\d.]+) ([\d.]+)  sd ([\d.]+)", printed)
+    iw = re.search(r"IW -log p\(x\), K = 8, 2 noise seeds: ([\d.]+) ([\d.]+)  sd ([\d.]+)", printed)
+    assert elbo and iw, printed
+    elbo_values, iw_values = [float(v) for v in elbo.groups()[:2]], [float(v) for v in iw.groups()[:2]]
+    assert elbo_values[0] != elbo_values[1] and float(elbo.group(3)) > 0  # the seed moves the estimate
+    assert max(iw_values) < min(elbo_values)  # K = 8 bounds -log p(x) more tightly than one sample
+
+    refused = subprocess.run([sys.executable, str(script), "models", "--iw-seeds", "0"], capture_output=True,
+                             text=True)
+    assert refused.returncode == 2 and "--iw-seeds must be at least 1, got 0" in refused.stderr
