@@ -144,6 +144,18 @@ def test_finished_protocol_run_is_set_beside_the_main_model_with_what_the_eviden
     assert "89.31, 0.57 nats below the main model's 89.88" in text
     assert "has grown from 3.29 to 3.84 nats" in text and "likelihood better than its negative ELBO shows" in text
     assert "By the test negative ELBO the final weights are no better" in text
+    assert "The temperatures differ" not in text  # both chose the same sampler and temperature
+
+    protocol_latent = dict(looser.latent)
+    swept = [row for row in results["sampler_comparison"]
+             if (row["sampler"], row["temperature"]) == (results["chosen"]["sampler"], 0.9)]
+    assert len(swept) == 1
+    protocol_latent["sampler_comparison"] = [{**swept[0], "accuracy": 0.981, "min_accuracy": 0.968, "recall": 0.84}]
+    protocol_latent["chosen"] = {**looser.latent["chosen"], "temperature": 0.8, "recall": 0.79, "frechet": 33.7}
+    text = vu.protocol_text(looser._replace(latent=protocol_latent), log, metrics, results)
+    assert "at the main model's setting (T = 0.9), the protocol model's samples are judged 98.1% correct" in text
+    assert "(worst digit 96.8%) with recall 0.84" in text and "falls short of the rule's 97.0%" in text
+    assert "so the rule takes T = 0.8" in text and "Fréchet distance 33.7 against 20.2" in text
 
     running = better._replace(metrics=None, latent=None)
     assert not running.analysed and "@tbl:protocol" not in vu.protocol_text(running, log, metrics, results)

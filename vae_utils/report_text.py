@@ -283,7 +283,7 @@ def _protocol_outcome(protocol: Any, metrics: Mapping[str, Any], results: Mappin
     theirs, ours = protocol.latent["chosen"], results["chosen"]
     elbo = _versus(protocol.metrics["test"]["loss"], metrics["test"]["loss"], noise)
     overlap = theirs["accuracy_low"] <= ours["accuracy_high"] and ours["accuracy_low"] <= theirs["accuracy_high"]
-    verdict = ("the two intervals overlap, so its generated digits are not measurably better or worse" if overlap
+    verdict = ("the two intervals overlap, so on this seed their correctness does not differ measurably" if overlap
                else "the two intervals do not overlap")
     return (
         f"@tbl:protocol sets its final weights beside the main model. Their test negative ELBO, "
@@ -291,8 +291,39 @@ def _protocol_outcome(protocol: Any, metrics: Mapping[str, Any], results: Mappin
         f"{metrics['test']['loss']:.2f}; {_protocol_likelihood(protocol, metrics, results, noise)} With the same "
         f"judge and the same sampler rule, its chosen sampler ({theirs['sampler']}, T = {theirs['temperature']:g}) is "
         f"judged {judged_accuracy(theirs)} correct with recall {theirs['recall']:.2f}, against "
-        f"{judged_accuracy(ours)} and {ours['recall']:.2f}: {verdict}."
+        f"{judged_accuracy(ours)} and {ours['recall']:.2f}: {verdict}.{_protocol_temperature(protocol.latent, results)}"
     )
+
+
+def _comparison_row(results: Mapping[str, Any], sampler: str, temperature: float) -> Mapping[str, Any] | None:
+    """One sampler at one temperature from a run's sampler sweep on the tuning seed (None when not swept)."""
+    return next((row for row in results["sampler_comparison"]
+                 if row["sampler"] == sampler and row["temperature"] == temperature), None)
+
+
+def _protocol_temperature(protocol_results: Mapping[str, Any], results: Mapping[str, Any]) -> str:
+    """When the rule chose different settings for the two models, both models at the main model's setting on the
+    tuning seed: whether the models differ, or only the temperature the rule could take for each."""
+    theirs, ours = protocol_results["chosen"], results["chosen"]
+    if (theirs["sampler"], theirs["temperature"]) == (ours["sampler"], ours["temperature"]):
+        return ""
+    row = _comparison_row(protocol_results, ours["sampler"], ours["temperature"])
+    main_row = _comparison_row(results, ours["sampler"], ours["temperature"])
+    if row is None or main_row is None:
+        return ""
+    floor = protocol_results["rule"]["min_digit_accuracy"]
+    text = (f" The temperatures differ because of the rule: on the tuning seed, at the main model's setting "
+            f"(T = {ours['temperature']:g}), the protocol model's samples are judged {percent(row['accuracy'])} "
+            f"correct (worst digit {percent(row['min_accuracy'])}) with recall {row['recall']:.2f} and a Fréchet "
+            f"distance of {row['frechet']:.1f}, against {percent(main_row['accuracy'])} "
+            f"({percent(main_row['min_accuracy'])}), {main_row['recall']:.2f} and {main_row['frechet']:.1f} for the "
+            "main model.")
+    if row["min_accuracy"] < floor:
+        text += (f" Its worst digit falls short of the rule's {percent(floor)}, so the rule takes "
+                 f"T = {theirs['temperature']:g}, where its samples are more often correct but cover less of the real "
+                 f"digits' variety (recall {theirs['recall']:.2f} against {ours['recall']:.2f}, Fréchet distance "
+                 f"{theirs['frechet']:.1f} against {ours['frechet']:.1f}).")
+    return text
 
 
 def _protocol_likelihood(protocol: Any, metrics: Mapping[str, Any], results: Mapping[str, Any], noise: float) -> str:
