@@ -53,3 +53,24 @@ def test_readme_states_the_committed_runs_number(name):
     value = headline_numbers()[name]
     readme = _flat(README.read_text(encoding="utf-8"))
     assert value in readme, f"{name} ({value}, from models/*.json) is not in README.md"
+
+
+PROTOCOL = vu.RunFolder("runs/course_protocol")
+
+
+def protocol_numbers() -> dict[str, str]:
+    """The course-protocol run's numbers that the README's table and the PDF's abstract state."""
+    metrics, results = PROTOCOL.read_metrics(), PROTOCOL.read_latent_metrics()
+    return {
+        "its test negative ELBO": f"{metrics['test']['loss']:.2f}",
+        "its importance-weighted -log p(x)": f"{results['test_iw_nll']:.2f}",
+        "its final training loss": f"{metrics['best_epoch_train']['loss']:.2f}",
+    }
+
+
+@pytest.mark.parametrize("name", list(protocol_numbers()))
+def test_readme_and_abstract_state_the_course_protocol_runs_number(name, abstract_page):
+    value = protocol_numbers()[name]
+    readme = _flat(README.read_text(encoding="utf-8"))
+    assert value in readme, f"{name} ({value}, from runs/course_protocol/*.json) is not in README.md"
+    assert value in abstract_page, f"{name} ({value}, from runs/course_protocol/*.json) is not in the PDF's abstract"
