@@ -3,6 +3,7 @@ the notebooks' (no data, no training), plus the behaviours a reader relies on in
 
 from __future__ import annotations
 
+import io
 from typing import Callable
 
 import matplotlib.pyplot as plt
@@ -11,8 +12,10 @@ import pandas as pd
 import pytest
 import torch
 from matplotlib.figure import Figure
+from PIL import Image
 
 import vae_utils as vu
+import vae_utils.printsize as printsize
 from vae_utils.run import HISTORY_COLUMNS
 
 RNG_SEED = 0
@@ -235,3 +238,28 @@ def test_judged_accuracy_draws_intervals_only_when_the_table_has_them():
     plt.close(with_intervals)
     plt.close(without)
     assert counts == [2, 1]  # bars and error bars; bars only
+
+
+def test_saved_figures_are_palette_pngs_at_the_figure_dpi_and_shown_as_saved(tmp_path, monkeypatch):
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda image, metadata: shown.append(image.data))
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.scatter(*np.random.default_rng(RNG_SEED).normal(size=(2, 500)), c=np.arange(500), cmap="viridis", alpha=0.5)
+    full_colour = io.BytesIO()
+    fig.savefig(full_colour, format="png", dpi=printsize.FIGURE_DPI, bbox_inches="tight")
+    vu.save_and_show(fig, tmp_path / "scatter.png", "A scatter.")
+
+    saved = (tmp_path / "scatter.png").read_bytes()
+    assert shown == [saved]
+    with Image.open(io.BytesIO(saved)) as image, Image.open(full_colour) as original:
+        assert image.mode == "P" and round(image.info["dpi"][0]) == printsize.FIGURE_DPI
+        assert image.size == original.size
+        difference = np.abs(np.asarray(image.convert("RGB"), float) - np.asarray(original.convert("RGB"), float))
+        assert difference.mean() < 1.0  # of 255: no visible change
+    assert len(saved) < 0.7 * len(full_colour.getvalue())
+
+    transparent = Image.new("RGBA", (4, 4), (0, 0, 0, 0))
+    buffer = io.BytesIO()
+    transparent.save(buffer, format="PNG")
+    with Image.open(io.BytesIO(printsize.palette_png(buffer.getvalue()))) as image:
+        assert image.convert("RGB").getpixel((0, 0)) == (255, 255, 255)  # transparent prints as white, not black
