@@ -112,7 +112,7 @@ def figures_dir(path: str | os.PathLike | None, smoke_test: bool, run_dir: str |
     elif smoke_test:
         folder = project_path("build/smoke/figures")
     elif run_dir is not None and project_path(run_dir) != project_path(MAIN_RUN_DIR):
-        folder = project_path(Path("build") / project_path(run_dir).name / "figures")
+        folder = project_path("build") / Path(run_dir).name / "figures"
     else:
         folder = project_path("figures")
     folder.mkdir(parents=True, exist_ok=True)
