@@ -41,7 +41,8 @@ class TrainConfig:
     betas: tuple[float, float] = (0.9, 0.99)
     z_dim: int = 15
     patience: int = 10
-    seed: int = 0
+    seed: int = 0  # initialisation and batch order
+    split_seed: int = 0  # which training images are held out for validation: fixed across training seeds
     val_size: int = 5000
     train_limit: int | None = None  # use only the first N training images (None: all 60,000)
     device: str = "auto"
