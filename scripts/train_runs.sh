@@ -21,7 +21,7 @@ extra=("$@")
 for name in "${names[@]}"; do
     case "$name" in
         seed[0-9]*) args=(-p seed "${name#seed}") ;;
-        cvae) args=(-p model cvae) ;;
+        cvae) args=(-p model_name cvae) ;;
         *) echo "unknown run name '$name': use seedN (N a non-negative integer) or cvae" >&2; exit 2 ;;
     esac
     mkdir -p "build/$name"

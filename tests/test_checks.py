@@ -41,6 +41,11 @@ BAD_VALUES = [
     ("03_train", "z_dim", 0, ValueError),
     ("03_train", "patience", -1, ValueError),
     ("03_train", "seed", -1, ValueError),
+    ("03_train", "seed", 1.5, TypeError),
+    ("03_train", "seed", "1", TypeError),
+    ("03_train", "split_seed", -1, ValueError),
+    ("03_train", "model_name", "gan", ValueError),
+    ("03_train", "model_name", 1, TypeError),
     ("03_train", "val_size", -5, ValueError),
     ("03_train", "val_size", 3000, ValueError),  # not below train_limit (3,000 in smoke mode)
     ("03_train", "train_limit", 1, ValueError),

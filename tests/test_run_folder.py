@@ -20,11 +20,11 @@ RUN_FOLDER_FILES = ("last.pt", "best.pt", "vae_mnist.pt", "history.csv", "metric
 def splits(small_train_images):
     torch.set_num_threads(1)
     train_set, val_set = vu.train_val_split(small_train_images, 128, seed=0)
-    return train_set.images, val_set.images
+    return train_set, val_set
 
 
 def _metrics(result, config, splits, test_shift=0.0):
-    test = vu.evaluate(result.model, splits[1][:64])
+    test = vu.evaluate(result.model, splits[1].images[:64])
     test["loss"] += test_shift
     return vu.training_metrics(result, config, test, 64, 1234)
 

@@ -62,7 +62,7 @@ def test_sigkilled_run_resumes_to_the_same_weights(tmp_path):
 def _train(run_dir, small_train_images, epochs=1, **overrides):
     train_set, val_set = vu.train_val_split(small_train_images, 128, seed=0)
     config = vu.TrainConfig(epochs=epochs, val_size=128, **overrides)
-    return vu.train(config, train_set.images, val_set.images, run_dir, progress=False)
+    return vu.train(config, train_set, val_set, run_dir, progress=False)
 
 
 def test_truncated_checkpoint_gives_clear_error(tmp_path, small_train_images):
@@ -134,7 +134,7 @@ def test_time_budget_stops_cleanly_and_a_rerun_continues(tmp_path, small_train_i
     train_set, val_set = vu.train_val_split(small_train_images, 128, seed=0)
     plan = vu.RunFolder(tmp_path).plan(config)
     assert plan is vu.Plan.CONTINUE
-    again = vu.train_or_reuse(config, train_set.images, val_set.images, tmp_path, plan, progress=False)
+    again = vu.train_or_reuse(config, train_set, val_set, tmp_path, plan, progress=False)
     assert len(again.history) == 3 and again.stop_reason == "reached epochs=3"
 
 
@@ -176,8 +176,8 @@ def test_course_report_stopping_keeps_the_last_weights(tmp_path, small_train_ima
     config = vu.TrainConfig(epochs=3, val_size=0, stopping="course_report", train_limit=640, seed=0)
     plan = vu.RunFolder(tmp_path).plan(config)
     assert plan is vu.Plan.TRAIN
-    result = vu.train_or_reuse(config, small_train_images.images, None, tmp_path, plan, progress=False,
-                               test_images=small_train_images.images[:100], test_every=2)
+    result = vu.train_or_reuse(config, small_train_images, None, tmp_path, plan, progress=False,
+                               test_set=vu.MNISTTensors(*(t[:100] for t in small_train_images)), test_every=2)
     assert result.best_epoch == 3
     saved = torch.load(tmp_path / vu.RunFolder.WEIGHTS, weights_only=True)
     last = torch.load(tmp_path / vu.RunFolder.LAST, weights_only=True)

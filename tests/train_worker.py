@@ -16,7 +16,7 @@ def main(run_dir: str, epochs: int) -> None:
     data = vu.load_mnist(train=False, limit=640)
     train_set, val_set = vu.train_val_split(data, 128, seed=0)
     config = vu.TrainConfig(epochs=epochs, val_size=128, seed=0, patience=100)
-    vu.train(config, train_set.images, val_set.images, run_dir, resume=True, progress=False)
+    vu.train(config, train_set, val_set, run_dir, resume=True, progress=False)
 
 
 if __name__ == "__main__":

@@ -109,14 +109,16 @@ def loss_trend(history: pd.DataFrame, column: str = "val_loss", last: int = 40) 
     return Trend(float(fit.slope), float(fit.stderr), float(epochs[0]), float(epochs[-1]), len(data), residual_sd)
 
 
-def validation_noise(model: VAE, images: torch.Tensor, seeds: Sequence[int]) -> np.ndarray:
+def validation_noise(
+    model: VAE, images: torch.Tensor, seeds: Sequence[int], labels: torch.Tensor | None = None
+) -> np.ndarray:
     """The negative ELBO (nats per image) of the same weights on the same images, once per reparameterisation seed.
 
     ``evaluate`` draws one z per image (Kingma & Welling 2014, eq. 10); a fixed seed makes epochs comparable,
     but the seed's own choice shifts the estimate. The spread of these numbers is the noise of one validation
-    estimate, the yardstick for a "no improvement" epoch.
+    estimate, the yardstick for a "no improvement" epoch. ``labels``: the images' digits, for the conditional VAE.
     """
-    return np.array([evaluate(model, images, seed=int(seed))["loss"] for seed in seeds])
+    return np.array([evaluate(model, images, seed=int(seed), labels=labels)["loss"] for seed in seeds])
 
 
 class HeldOut(NamedTuple):
@@ -175,11 +177,12 @@ def noise_proof_patience(evidence: Mapping[str, Any]) -> float:
 
 
 def early_stopping_evidence(model: VAE, images: torch.Tensor, history: pd.DataFrame, patience: int,
-                            noise_seeds: int = 10, trend_epochs: int = 40) -> dict[str, Any]:
+                            noise_seeds: int = 10, trend_epochs: int = 40,
+                            labels: torch.Tensor | None = None) -> dict[str, Any]:
     """Did patience stop on noise? The spread of one validation estimate of the selected weights over
     ``noise_seeds`` noise seeds, the validation trend over the last ``trend_epochs`` epochs, and the verdict of
     ``stopping_evidence``, as plain numbers for ``metrics.json``."""
-    losses = validation_noise(model, images, range(noise_seeds))
+    losses = validation_noise(model, images, range(noise_seeds), labels)
     trend = loss_trend(history, "val_loss", trend_epochs)
     evidence = stopping_evidence(trend, float(np.std(losses, ddof=1)), patience)
     return {**{key: (value if isinstance(value, (bool, int)) else float(value)) for key, value in evidence.items()},

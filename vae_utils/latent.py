@@ -5,8 +5,9 @@ Also the importance-weighted likelihood, interpolations and traversals that look
 
 from __future__ import annotations
 
+import itertools
 import math
-from typing import Mapping, NamedTuple, Sequence
+from typing import Iterator, Mapping, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
@@ -21,7 +22,7 @@ from tqdm import tqdm
 
 from . import checks
 from .data import IMAGE_SHAPE, N_DIGITS, batched
-from .model import VAE, eval_mode, kl_divergence, model_device
+from .model import VAE, condition, eval_mode, kl_divergence, model_device
 
 __all__ = [
     "METRIC_NAMES",
@@ -40,13 +41,22 @@ METRIC_NAMES = {
 }
 
 
-def encode_gaussian(model: VAE, images: torch.Tensor, batch_size: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and log-variance of q(z|x) for many images, in batches, returned on the CPU."""
+def _label_batches(labels: torch.Tensor | None, batch_size: int) -> Iterator[torch.Tensor | None]:
+    """The labels cut like the images they go with (``batched``), or None for every batch without labels."""
+    return iter(batched(labels, batch_size)) if labels is not None else itertools.repeat(None)
+
+
+def encode_gaussian(
+    model: VAE, images: torch.Tensor, batch_size: int = 1024, labels: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and log-variance of q(z|x) (q(z|x, y) for the conditional VAE) for many images, on the CPU."""
     device = model_device(model)
     mus, logvars = [], []
+    label_batches = _label_batches(labels, batch_size)
     with eval_mode(model):
         for batch in batched(images, batch_size):
-            mu, logvar = model.encode(batch.to(device).contiguous(memory_format=torch.channels_last))
+            extra = condition(model, next(label_batches))
+            mu, logvar = model.encode(batch.to(device).contiguous(memory_format=torch.channels_last), *extra)
             mus.append(mu.float().cpu())
             logvars.append(logvar.float().cpu())
     return torch.cat(mus), torch.cat(logvars)
@@ -57,12 +67,16 @@ def encode_means(model: VAE, images: torch.Tensor, batch_size: int = 1024) -> np
     return encode_gaussian(model, images, batch_size)[0].double().numpy()
 
 
-def decode_probabilities(model: VAE, z: torch.Tensor | np.ndarray, batch_size: int = 1024) -> torch.Tensor:
-    """Pixel probabilities sigmoid(decoder(z)), shape [N, 1, 28, 28], on the CPU."""
+def decode_probabilities(
+    model: VAE, z: torch.Tensor | np.ndarray, batch_size: int = 1024, labels: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Pixel probabilities sigmoid(decoder(z)) (given ``labels`` for the conditional VAE), [N, 1, 28, 28], on the CPU."""
     device = model_device(model)
     z = torch.as_tensor(z, dtype=torch.float32)
+    label_batches = _label_batches(labels, batch_size)
     with eval_mode(model):
-        out = [torch.sigmoid(model.decode(batch.to(device))).float().cpu() for batch in batched(z, batch_size)]
+        out = [torch.sigmoid(model.decode(batch.to(device), *condition(model, next(label_batches)))).float().cpu()
+               for batch in batched(z, batch_size)]
     return torch.cat(out) if out else torch.empty(0, *IMAGE_SHAPE)
 
 

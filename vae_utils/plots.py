@@ -103,9 +103,12 @@ def plot_image_grid(
     return fig
 
 
-def plot_reconstructions(model: VAE, images: torch.Tensor, title: str) -> Figure:
-    """Test digits (top row) above their reconstructions sigmoid(decode(mu)) (bottom row)."""
-    recon = decode_probabilities(model, encode_gaussian(model, images)[0])
+def plot_reconstructions(model: VAE, images: torch.Tensor, title: str, labels: torch.Tensor | None = None) -> Figure:
+    """Test digits (top row) above their reconstructions sigmoid(decode(mu)) (bottom row).
+
+    ``labels``: the digits' labels, which the conditional VAE is given on both sides.
+    """
+    recon = decode_probabilities(model, encode_gaussian(model, images, labels=labels)[0], labels=labels)
     return plot_image_grid(torch.stack([images.cpu(), recon]), title, ["original", "reconstruction"])
 
 

@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .model import VAE, count_parameters
+from .model import MODELS, VAE, count_parameters
 from .paths import atomic_path, display_path, project_path, read_json, write_json
 
 __all__ = ["CheckpointError", "Plan", "RunFolder", "Stop", "TrainingState"]
@@ -127,6 +127,12 @@ def _architecture(model: VAE) -> dict[str, Any]:
     return {"class": type(model).__name__, "z_dim": model.z_dim, "parameters": count_parameters(model)}
 
 
+def _network(architecture: Mapping[str, Any]) -> VAE:
+    """An untrained network of the class a checkpoint names (the VAE or its conditional twin), or the VAE."""
+    classes = {cls.__name__: cls for cls in MODELS.values()}
+    return classes.get(architecture.get("class"), VAE)(int(architecture.get("z_dim", 0) or 1))
+
+
 def _same_result(old: Any, new: Any) -> bool:
     """Equal up to CPU rounding (relative ``_RESULT_RTOL``), so that re-deriving a result does not rewrite its file."""
     if isinstance(old, torch.Tensor) and isinstance(new, torch.Tensor):
@@ -203,7 +209,7 @@ class RunFolder:
         have the same total (the course report's and an earlier guess of it did).
         """
         payload = self._load(name, "checkpoint", CHECKPOINT_FORMAT, ("model", "architecture", "config", "history"))
-        expected_model = VAE(int(payload["architecture"].get("z_dim", 0) or 1))
+        expected_model = _network(payload["architecture"])
         expected_shapes = {key: tuple(value.shape) for key, value in expected_model.state_dict().items()}
         found_shapes = {key: tuple(value.shape) for key, value in payload["model"].items()}
         if payload["architecture"] != _architecture(expected_model) or found_shapes != expected_shapes:
@@ -227,7 +233,7 @@ class RunFolder:
     @staticmethod
     def _model(payload: Mapping[str, Any], device: torch.device | str = "cpu") -> VAE:
         """A VAE in eval mode holding a checked payload's weights, channels-last (faster kernels, same function)."""
-        model = VAE(int(payload["architecture"]["z_dim"]))
+        model = _network(payload["architecture"])
         model.load_state_dict(payload["model"])
         return model.to(device, memory_format=torch.channels_last).eval()
 

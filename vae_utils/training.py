@@ -17,8 +17,8 @@ import torch
 from tqdm import tqdm  # text bars: work in terminals, papermill and JupyterLab alike
 
 from . import checks
-from .data import batched, shuffled_batches
-from .model import VAE, LossTerms, eval_mode, model_device, vae_loss
+from .data import MNISTTensors, batched, shuffled_batches
+from .model import VAE, LossTerms, build_model, eval_mode, forward_pass, model_device, vae_loss
 from .run import Plan, RunFolder, Stop, TrainingState
 from .runtime import environment_info, resolve_device, set_seed, to_memory_format, tune_cpu_runtime
 
@@ -41,6 +41,7 @@ class TrainConfig:
     betas: tuple[float, float] = (0.9, 0.99)
     z_dim: int = 15
     patience: int = 10
+    model_name: str = "vae"  # "vae": the course report's network; "cvae": the same network given the label (model.MODELS)
     seed: int = 0  # initialisation and batch order
     split_seed: int = 0  # which training images are held out for validation: fixed across training seeds
     val_size: int = 5000
@@ -91,9 +92,14 @@ def minibatches(images: torch.Tensor, batch_size: int, generator: torch.Generato
         yield images[index.to(images.device)]
 
 
-def train_step(model: VAE, optimizer: torch.optim.Optimizer, batch: torch.Tensor) -> LossTerms:
-    """One gradient step on the summed negative ELBO; returns the batch's loss terms (detached)."""
-    logits, mu, logvar = model(batch)
+def train_step(
+    model: VAE, optimizer: torch.optim.Optimizer, batch: torch.Tensor, labels: torch.Tensor | None = None
+) -> LossTerms:
+    """One gradient step on the summed negative ELBO; returns the batch's loss terms (detached).
+
+    ``labels`` are the batch's digits, used by the conditional VAE only.
+    """
+    logits, mu, logvar = forward_pass(model, batch, labels)
     terms = vae_loss(logits, batch, mu, logvar)
     optimizer.zero_grad(set_to_none=True)
     terms.loss.backward()
@@ -101,18 +107,23 @@ def train_step(model: VAE, optimizer: torch.optim.Optimizer, batch: torch.Tensor
     return LossTerms(*(t.detach() for t in terms))
 
 
-def evaluate(model: VAE, images: torch.Tensor, batch_size: int = 512, seed: int = 1234) -> dict[str, float]:
+def evaluate(
+    model: VAE, images: torch.Tensor, batch_size: int = 512, seed: int = 1234, labels: torch.Tensor | None = None
+) -> dict[str, float]:
     """Negative ELBO, reconstruction and KL in nats per image, with fixed reparameterization noise.
 
-    A fixed noise seed makes the numbers comparable across epochs and reruns.
+    A fixed noise seed makes the numbers comparable across epochs and reruns. The conditional VAE needs the
+    images' ``labels``; its negative ELBO bounds -log p(x|y), not -log p(x).
     """
     device = model_device(model)
     generator = torch.Generator(device=device).manual_seed(seed)
     sums = torch.zeros(3, device=device)
+    label_batches = batched(labels, batch_size) if labels is not None else None
     with eval_mode(model):
         for batch in batched(images, batch_size):
             batch = batch.to(device)
-            logits, mu, logvar = model(batch, generator=generator)
+            batch_labels = next(label_batches) if label_batches is not None else None
+            logits, mu, logvar = forward_pass(model, batch, batch_labels, generator)
             sums += torch.stack(list(vae_loss(logits, batch, mu, logvar)))
     loss, recon, kl = (sums / len(images)).tolist()
     return {"loss": loss, "recon": recon, "kl": kl}
@@ -177,7 +188,7 @@ def _setup(config: TrainConfig, run: RunFolder, resume: bool) -> _Session:
     set_seed(config.seed)
     if device.type == "cpu":
         tune_cpu_runtime()
-    model = VAE(config.z_dim).to(device)
+    model = build_model(config.model_name, config.z_dim).to(device)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model, config, device)
@@ -190,17 +201,25 @@ def _setup(config: TrainConfig, run: RunFolder, resume: bool) -> _Session:
     return _Session(config, run, model, optimizer, generator, state, time.perf_counter(), state.wall_seconds)
 
 
-def _train_one_epoch(session: _Session, images: torch.Tensor, epoch: int, progress: bool) -> dict[str, float]:
-    """Run one epoch; returns per-image train loss terms. Sums stay on the device to avoid syncs."""
+def _train_one_epoch(session: _Session, data: MNISTTensors, epoch: int, progress: bool) -> dict[str, float]:
+    """Run one epoch; returns per-image train loss terms. Sums stay on the device to avoid syncs.
+
+    The batch order comes from the session's generator alone, so the conditional VAE (which also takes each
+    batch's labels) sees its images in the same order as the VAE with the same seed.
+    """
     model, config = session.model, session.config
+    images = data.images
     model.train()
     sums = torch.zeros(3, device=images.device)
     n_batches = math.ceil(len(images) / config.batch_size)
-    batches = minibatches(images, config.batch_size, session.generator)
+    batches = shuffled_batches(len(images), config.batch_size, session.generator)
     with tqdm(batches, total=n_batches, desc=f"epoch {epoch}", leave=False, mininterval=1.0,
               disable=not progress) as bar:
-        for step, batch in enumerate(bar):
-            terms = train_step(model, session.optimizer, to_memory_format(batch, config.channels_last))
+        for step, index in enumerate(bar):
+            index = index.to(images.device)
+            batch = to_memory_format(images[index], config.channels_last)
+            labels = data.labels[index] if model.conditional else None
+            terms = train_step(model, session.optimizer, batch, labels)
             sums += torch.stack(list(terms))
             if step % 50 == 0:  # reading a value syncs the GPU, so only now and then
                 loss, kl = (terms.loss / len(batch)).item(), (terms.kl / len(batch)).item()
@@ -209,9 +228,14 @@ def _train_one_epoch(session: _Session, images: torch.Tensor, epoch: int, progre
     return {"train_loss": loss, "train_recon": recon, "train_kl": kl}
 
 
-def _held_out(model: VAE, images: torch.Tensor | None, prefix: str, config: TrainConfig, seed: int) -> dict[str, float]:
-    """``prefix``_loss/_recon/_kl of ``images`` (NaN without images), for the history row."""
-    values = evaluate(model, images, config.batch_size, seed=seed) if images is not None else {}
+def _on_device(data: MNISTTensors | None, device: torch.device) -> MNISTTensors | None:
+    """A labelled split moved to the training device once (None stays None)."""
+    return None if data is None else MNISTTensors(data.images.to(device), data.labels.to(device))
+
+
+def _held_out(model: VAE, data: MNISTTensors | None, prefix: str, config: TrainConfig, seed: int) -> dict[str, float]:
+    """``prefix``_loss/_recon/_kl of a held-out split (NaN without one), for the history row."""
+    values = evaluate(model, data.images, config.batch_size, seed, data.labels) if data is not None else {}
     return {f"{prefix}_{term}": values.get(term, math.nan) for term in ("loss", "recon", "kl")}
 
 
@@ -251,13 +275,13 @@ def _keep_weights(session: _Session) -> None:
 
 def train(
     config: TrainConfig,
-    train_images: torch.Tensor,
-    val_images: torch.Tensor | None,
+    train_set: MNISTTensors,
+    val_set: MNISTTensors | None,
     run_dir: str | os.PathLike,
     resume: bool = True,
     eval_seed: int = 1234,
     progress: bool = True,
-    test_images: torch.Tensor | None = None,
+    test_set: MNISTTensors | None = None,
     test_every: int = 0,
 ) -> TrainResult:
     """Train the VAE with early stopping, checkpointing every epoch to ``run_dir``.
@@ -265,22 +289,22 @@ def train(
     ``last.pt`` (every epoch) and ``best.pt`` (best early-stopping metric) hold everything
     needed to continue: with ``resume=True`` an interrupted run picks up where it stopped and
     ends with the same weights as an uninterrupted one. ``history.csv`` gets one row per
-    epoch; with ``test_images`` and ``test_every`` > 0 it also records the test loss every
+    epoch; with ``test_set`` and ``test_every`` > 0 it also records the test loss every
     ``test_every`` epochs, for analysis only: it never decides stopping or selection. At the
     end the model holds the kept weights.
     """
     session = _setup(config, RunFolder(run_dir), resume)
     device = model_device(session.model)
-    train_images = train_images.to(device)
-    val_images = val_images.to(device) if val_images is not None else None
-    test_images = test_images.to(device) if test_images is not None and test_every > 0 else None
+    train_set = _on_device(train_set, device)
+    val_set = _on_device(val_set, device)
+    test_set = _on_device(test_set, device) if test_every > 0 else None
     state = session.state
     stop = state.stop_reason if state.stop and state.stop.final else ""
     while not stop:
         epoch = state.epoch + 1
         tic = time.perf_counter()
         try:
-            row = _train_one_epoch(session, train_images, epoch, progress)
+            row = _train_one_epoch(session, train_set, epoch, progress)
         except KeyboardInterrupt:
             _keep_weights(session)
             print(f"Interrupted during epoch {epoch}. {RunFolder.LAST} holds epoch {state.epoch}; "
@@ -292,9 +316,9 @@ def train(
             print("Training stopped:", stop)
             break
         seconds = time.perf_counter() - tic
-        row.update(epoch=epoch, epoch_seconds=seconds, images_per_second=len(train_images) / seconds)
-        row.update(_held_out(session.model, val_images, "val", config, eval_seed))
-        tested = test_images if test_images is not None and epoch % test_every == 0 else None
+        row.update(epoch=epoch, epoch_seconds=seconds, images_per_second=len(train_set.images) / seconds)
+        row.update(_held_out(session.model, val_set, "val", config, eval_seed))
+        tested = test_set if test_set is not None and epoch % test_every == 0 else None
         row.update(_held_out(session.model, tested, "test", config, eval_seed))
         stop = _end_epoch(session, row)
         if progress:
@@ -307,12 +331,12 @@ def train(
 
 def train_or_reuse(
     config: TrainConfig,
-    train_images: torch.Tensor | None,
-    val_images: torch.Tensor | None,
+    train_set: MNISTTensors | None,
+    val_set: MNISTTensors | None,
     run_dir: str | os.PathLike,
     plan: Plan,
     progress: bool = True,
-    test_images: torch.Tensor | None = None,
+    test_set: MNISTTensors | None = None,
     test_every: int = 0,
 ) -> TrainResult:
     """Continue an unfinished run, reuse a finished one, or train from scratch, as ``RunFolder.plan`` decided.
@@ -323,8 +347,8 @@ def train_or_reuse(
     if plan is Plan.REUSE:
         model, state = RunFolder(run_dir).load_run(resolve_device(config.device))
         return TrainResult.of(model, state)
-    return train(config, train_images, val_images, run_dir, resume=plan is Plan.CONTINUE, progress=progress,
-                 test_images=test_images, test_every=test_every)
+    return train(config, train_set, val_set, run_dir, resume=plan is Plan.CONTINUE, progress=progress,
+                 test_set=test_set, test_every=test_every)
 
 
 def training_metrics(
