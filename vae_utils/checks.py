@@ -157,7 +157,8 @@ PARAMETER_RULES: dict[str, dict[str, Rule]] = {
     "03_train": {
         **COMMON, "epochs": COUNT, "batch_size": COUNT, "lr": partial(check_number, low=0, low_open=True),
         "betas": check_betas, "z_dim": COUNT, "patience": COUNT, "val_size": partial(check_int, low=0),
-        "split_seed": SEED, "model_name": partial(check_choice, choices=tuple(MODELS)), "train_limit": partial(check_int, low=2, high=N_TRAIN_IMAGES, optional=True),
+        "split_seed": SEED, "model_name": partial(check_choice, choices=tuple(MODELS)),
+        "train_limit": partial(check_int, low=2, high=N_TRAIN_IMAGES, optional=True),
         "test_limit": partial(check_int, low=1, high=N_TEST_IMAGES, optional=True),
         "device": check_device, "run_dir": check_path, "figures_dir": FOLDER, "retrain": check_bool,
         "max_minutes": partial(check_number, low=0, low_open=True, optional=True), "eval_seed": SEED,

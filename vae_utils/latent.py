@@ -70,7 +70,7 @@ def encode_means(model: VAE, images: torch.Tensor, batch_size: int = 1024) -> np
 def decode_probabilities(
     model: VAE, z: torch.Tensor | np.ndarray, batch_size: int = 1024, labels: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """Pixel probabilities sigmoid(decoder(z)) (given ``labels`` for the conditional VAE), [N, 1, 28, 28], on the CPU."""
+    """Pixel probabilities sigmoid(decoder(z)), [N, 1, 28, 28], on the CPU; the conditional VAE is given ``labels``."""
     device = model_device(model)
     z = torch.as_tensor(z, dtype=torch.float32)
     label_batches = _label_batches(labels, batch_size)

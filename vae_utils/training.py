@@ -41,7 +41,7 @@ class TrainConfig:
     betas: tuple[float, float] = (0.9, 0.99)
     z_dim: int = 15
     patience: int = 10
-    model_name: str = "vae"  # "vae": the course report's network; "cvae": the same network given the label (model.MODELS)
+    model_name: str = "vae"  # "vae": the course report's network; "cvae": it given the digit's label (model.MODELS)
     seed: int = 0  # initialisation and batch order
     split_seed: int = 0  # which training images are held out for validation: fixed across training seeds
     val_size: int = 5000
