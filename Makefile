@@ -15,6 +15,8 @@ RUN_DIR ?= models
 RETRAIN ?= False
 MAX_MINUTES ?= None
 NOTEBOOKS := 01_data_exploration 02_model_summary 03_train 04_latent_space
+# Other run folders analysed with the main run's judge before the main analysis compares them (unfinished ones wait).
+ANALYSE_RUNS ?= runs/course_protocol runs/seed1 runs/seed2 runs/seed3
 
 .PHONY: all venv pdf-tools browser report notebooks pdf test lab benchmark clean-report
 
@@ -30,8 +32,9 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 venv: $(VENV)/.installed
 
 # Executed notebooks appear in report/ only when complete (scripts/run_notebooks.py); CI's smoke switch is unset.
+# A notebook whose notebook, code, parameters and input run folders are unchanged is reused, with one line saying so.
 notebooks: venv
-	env -u CI $(PY) scripts/run_notebooks.py --output-dir report \
+	env -u CI $(PY) scripts/run_notebooks.py --output-dir report --analyse-runs $(ANALYSE_RUNS) \
 		-p run_dir $(RUN_DIR) -p epochs $(EPOCHS) -p retrain $(RETRAIN) -p max_minutes $(MAX_MINUTES)
 
 # TeX, pandoc and poppler for nbconvert's PDF export (installed with apt-get when missing).

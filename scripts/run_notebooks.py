@@ -1,10 +1,15 @@
 #!/usr/bin/env python
-"""Execute the report notebooks in order with papermill; an executed notebook appears in the output folder only
-when complete.
+"""Execute the report notebooks in order with papermill, reusing every execution whose inputs did not change; an
+executed notebook appears in the output folder only when complete.
 
 Papermill writes its output cell by cell, so it writes into ``build/report/`` and the finished file is moved into place.
 Before the move, the notebook is tidied for committing: progress-bar updates folded into their final line, and
 papermill's record of the input and output paths made relative to the project (no folder of the machine that ran it).
+
+Reuse (``vae_utils.reuse``): each complete execution is recorded in its run folder with a key of the notebook, the
+package's code, the parameters and the run-folder files it reads. When the key is unchanged and its outputs are intact,
+the notebook is not executed again and one line says so. ``--analyse-runs`` first analyses other run folders
+(notebook 04 with the main run's judge), each reused the same way, so that the main analysis can compare them.
 """
 
 from __future__ import annotations
@@ -13,12 +18,15 @@ import argparse
 import ast
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
 import nbformat
 import papermill
 from nbconvert.preprocessors import CoalesceStreamsPreprocessor
+
+import vae_utils as vu
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ["01_data_exploration", "02_model_summary", "03_train", "04_latent_space"]
@@ -57,21 +65,67 @@ def tidy_executed(path: Path, source: Path, final: Path) -> None:
     nbformat.write(nb, path)
 
 
-def run_notebook(name: str, output_dir: Path, given: dict[str, Any], work_dir: Path = WORK_DIR) -> Path:
-    """Execute one notebook into the work folder, then move it into ``output_dir`` in one step."""
+def execute(name: str, final: Path, parameters: dict[str, Any], work_dir: Path = WORK_DIR) -> Path:
+    """Execute one notebook into the work folder, then move it to ``final`` in one step."""
     source = ROOT / "notebooks" / f"{name}.ipynb"
     partial = work_dir / f"{name}.ipynb"
     partial.parent.mkdir(parents=True, exist_ok=True)
-    parameters = notebook_parameters(source, given)
-    print(f"{name}: {parameters or 'default parameters'}", flush=True)
     papermill.execute_notebook(
         str(source), str(partial), parameters=parameters, cwd=str(source.parent), progress_bar=False,
     )
-    output_dir.mkdir(parents=True, exist_ok=True)
-    final = output_dir.resolve() / partial.name
+    final.parent.mkdir(parents=True, exist_ok=True)
     tidy_executed(partial, source, final)
     os.replace(partial, final)
     return final
+
+
+def run_notebook(name: str, output_dir: Path, given: dict[str, Any], work_dir: Path = WORK_DIR,
+                 record_dir: str = vu.MAIN_RUN_DIR, keep_notebook: bool = True) -> Path:
+    """Execute one notebook into ``output_dir``, or reuse its last execution when nothing it depends on changed.
+
+    The record goes to the notebook's run folder (``run_dir``), else to ``record_dir``. With ``keep_notebook``
+    the executed notebook is one of the outputs a reuse needs (the report's); without, only its run-folder files.
+    """
+    source = ROOT / "notebooks" / f"{name}.ipynb"
+    parameters = notebook_parameters(source, given)
+    folder = vu.RunFolder(parameters.get("run_dir", record_dir))
+    final = output_dir.resolve() / f"{name}.ipynb"
+    required = [final] if keep_notebook else []
+    verdict = vu.reuse_verdict(folder.read_execution(name), vu.execution_key(source, parameters), required)
+    if verdict is None:
+        print(f"{name} on {folder.shown}: reused (notebook, code, parameters and the run folders it reads are "
+              "unchanged)", flush=True)
+        return final
+    print(f"{name} on {folder.shown}: executing ({verdict}); {parameters or 'default parameters'}", flush=True)
+    started = time.time()
+    execute(name, final, parameters, work_dir)
+    figures = [path for path in (ROOT / "figures").glob("*.png") if path.stat().st_mtime >= started]
+    outputs = [*required, *folder.files_written_by([name]), *(figures if keep_notebook else [])]
+    folder.write_execution(name, vu.execution_record(vu.execution_key(source, parameters), outputs))
+    return final
+
+
+def finished_runs(folders: Sequence[str]) -> list[str]:
+    """The run folders whose training has ended (early stopping or the epoch limit); each other one is named."""
+    ready = []
+    for folder in folders:
+        run = vu.RunFolder(folder)
+        state = run.training_state()
+        if state is None or state.stop in (None, vu.Stop.TIME_BUDGET) or not run.has(run.METRICS):
+            print(f"{run.shown}: no finished training yet ({'no run' if state is None else state.epoch} epochs); "
+                  "its analysis waits", flush=True)
+        else:
+            ready.append(folder)
+    return ready
+
+
+def analyse_runs(folders: Sequence[str], judge_dir: str, work_dir: Path) -> None:
+    """Notebook 04 on each finished run folder with the main run's judge, its executed copy in build/<run name>/."""
+    for folder in finished_runs(folders):
+        given = {"run_dir": folder, "judge_dir": judge_dir, "comparison_run_dir": None, "seed_run_dirs": [],
+                 "cvae_run_dir": None}
+        run_notebook("04_latent_space", ROOT / "build" / vu.RunFolder(folder).path.name, given, work_dir,
+                     keep_notebook=False)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -83,11 +137,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="where notebooks are executed; keep it on the output folder's file system")
     parser.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                         help="a parameter for every notebook that declares it, e.g. -p epochs 1250")
+    parser.add_argument("--analyse-runs", nargs="*", default=[], metavar="RUN_DIR",
+                        help="other run folders analysed (notebook 04, the main run's judge) before the main analysis")
     args = parser.parse_args(argv)
     given = {name: parse_value(value) for name, value in args.p}
+    main_run = str(given.get("run_dir", vu.MAIN_RUN_DIR))
     for name in args.notebooks:
         try:
-            run_notebook(name, args.output_dir, given, args.work_dir)
+            if name == "04_latent_space":
+                analyse_runs(args.analyse_runs, main_run, args.work_dir)
+            run_notebook(name, args.output_dir, given, args.work_dir, record_dir=main_run)
         except papermill.PapermillExecutionError as error:
             print(f"error: {name} failed ({error.ename}: {error.evalue}); the partial run is in "
                   f"{args.work_dir / (name + '.ipynb')}, {args.output_dir} is unchanged", file=sys.stderr)

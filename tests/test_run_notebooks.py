@@ -13,12 +13,16 @@ import vae_utils as vu
 RUNNER = vu.PROJECT_ROOT / "scripts" / "run_notebooks.py"
 
 
-def _runner(output_dir, work_dir, figures_dir):
-    """The runner on the quickest notebook, in smoke mode, in its own process group (so a kill takes the kernel too)."""
+def _runner(output_dir, work_dir, figures_dir, *extra):
+    """The runner on the quickest notebook, in smoke mode, in its own process group (so a kill takes the kernel too).
+
+    Its reuse record goes to a run folder beside the output (``-p run_dir``), never to the committed models/.
+    """
     command = [sys.executable, str(RUNNER), "--notebooks", "01_data_exploration", "--output-dir", str(output_dir),
-               "--work-dir", str(work_dir), "-p", "figures_dir", str(figures_dir)]
+               "--work-dir", str(work_dir), "-p", "figures_dir", str(figures_dir),
+               "-p", "run_dir", str(output_dir.parent / "run"), *extra]
     return subprocess.Popen(command, env={**os.environ, "CI": "true"}, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def _wait_for_start(name, folders, process, seconds=120.0):
@@ -48,3 +52,29 @@ def test_killed_runner_leaves_no_partial_notebook_in_report_and_a_rerun_complete
     record = nbformat.read(report / "01_data_exploration.ipynb", as_version=4).metadata["papermill"]
     assert record["input_path"] == "notebooks/01_data_exploration.ipynb"
     assert record["output_path"] == "01_data_exploration.ipynb"  # report/ here lies outside the project
+
+
+def test_an_unchanged_notebook_is_reused_and_a_changed_parameter_executes_it_again(tmp_path):
+    report, work, figures = tmp_path / "report", tmp_path / "work", tmp_path / "figures"
+    first = _runner(report, work, figures)
+    assert first.wait(timeout=600) == 0, first.stderr.read()
+    executed = report / "01_data_exploration.ipynb"
+    written = executed.stat().st_mtime_ns
+
+    again = _runner(report, work, figures)
+    out, err = again.communicate(timeout=600)
+    assert again.returncode == 0, err
+    assert "01_data_exploration on" in out and ": reused" in out
+    assert executed.stat().st_mtime_ns == written, "a reuse must not rewrite the executed notebook"
+
+    changed = _runner(report, work, figures, "-p", "seed", "1")
+    out, err = changed.communicate(timeout=600)
+    assert changed.returncode == 0, err
+    assert "executing (notebook, code, parameters" in out
+    assert executed.stat().st_mtime_ns != written
+
+    executed.unlink()  # a deleted output is recomputed, whatever the key says
+    rebuilt = _runner(report, work, figures, "-p", "seed", "1")
+    out, err = rebuilt.communicate(timeout=600)
+    assert rebuilt.returncode == 0, err
+    assert "is missing" in out and executed.exists()

@@ -12,7 +12,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, NamedTuple, Protocol
+from typing import Any, Iterable, Mapping, NamedTuple, Protocol
 
 import numpy as np
 import pandas as pd
@@ -163,6 +163,10 @@ class RunFolder:
     SAMPLERS = "samplers.pt"
     LATENT_METRICS = "latent_metrics.json"
     GENERATED = "generated_digits.npz"
+    EXECUTIONS = "executions.json"  # which executed notebooks are up to date, and by what key (reuse.py)
+    # What each notebook writes here: its outputs, and the inputs of the notebooks after it.
+    WRITTEN_BY = {"03_train": (WEIGHTS, HISTORY, METRICS),
+                  "04_latent_space": (JUDGE, SAMPLERS, LATENT_METRICS, GENERATED)}
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = project_path(path)
@@ -355,6 +359,10 @@ class RunFolder:
         self._check_history(state)
         return self._model(payload, device), state
 
+    def training_state(self) -> TrainingState | None:
+        """The bookkeeping of the exported run (how far it got, why it stopped), or None without one."""
+        return self._state(self._load_checkpoint(self.WEIGHTS)) if self.has(self.WEIGHTS) else None
+
     def load_model(self, device: torch.device | str = "cpu") -> VAE:
         """The trained VAE in eval mode (the explorer's and the benchmark's way in)."""
         return self._model(self._load_checkpoint(self.WEIGHTS), device)
@@ -423,6 +431,34 @@ class RunFolder:
                 f"it ({expected}); run notebooks/03_train.ipynb again to rewrite it"
             )
         return TrainedRun(model, state, metrics)
+
+    # --- executed notebooks: what produced them, for reuse -------------------------------------------------------
+
+    def files_written_by(self, notebooks: Iterable[str]) -> list[Path]:
+        """The existing files that ``notebooks`` (e.g. ['03_train']) write into this folder, in a fixed order."""
+        names = [name for notebook in notebooks for name in self.WRITTEN_BY.get(notebook, ())]
+        return [self.file(name) for name in names if self.has(name)]
+
+    def read_execution(self, notebook: str) -> dict[str, Any] | None:
+        """The record of ``notebook``'s last complete execution on this folder, or None (missing or unreadable)."""
+        path = self.file(self.EXECUTIONS)
+        try:
+            records = read_json(path, self.EXECUTIONS) if path.is_file() else {}
+        except ValueError:
+            return None
+        record = records.get(notebook)
+        return record if isinstance(record, dict) else None
+
+    def write_execution(self, notebook: str, record: Mapping[str, Any]) -> None:
+        """Record a complete execution of ``notebook`` (key and outputs), keeping the other notebooks' records."""
+        path = self.file(self.EXECUTIONS)
+        try:
+            records = read_json(path, self.EXECUTIONS) if path.is_file() else {}
+        except ValueError:
+            records = {}
+        records[notebook] = _plain(record)
+        self.path.mkdir(parents=True, exist_ok=True)
+        write_json(dict(sorted(records.items())), path)
 
     # --- results: metrics, judge, samplers, generated digits, latent metrics ------------------------------------
 

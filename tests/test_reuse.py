@@ -1,0 +1,76 @@
+"""Reuse of finished analyses: the key changes with the weights, the parameters and the code, and nothing else."""
+
+import shutil
+
+import pytest
+
+import vae_utils as vu
+
+NOTEBOOK = vu.PROJECT_ROOT / "notebooks" / "04_latent_space.ipynb"
+
+
+@pytest.fixture()
+def run_dir(tmp_path):
+    """A run folder with stand-in training and analysis files (their bytes are all the key reads)."""
+    folder = tmp_path / "run"
+    folder.mkdir()
+    for name in (*vu.RunFolder.WRITTEN_BY["03_train"], *vu.RunFolder.WRITTEN_BY["04_latent_space"]):
+        (folder / name).write_bytes(name.encode() * 10)
+    return folder
+
+
+def _key(run_dir, **parameters):
+    return vu.execution_key(NOTEBOOK, {"run_dir": str(run_dir), "n_judged": 500, **parameters})
+
+
+def test_key_is_stable_while_nothing_changes(run_dir):
+    assert _key(run_dir) == _key(run_dir)
+
+
+def test_new_weights_change_the_key(run_dir):
+    before = _key(run_dir)
+    (run_dir / vu.RunFolder.WEIGHTS).write_bytes(b"other weights")
+    assert _key(run_dir) != before
+
+
+def test_an_analysis_parameter_changes_the_key(run_dir):
+    assert _key(run_dir, n_judged=400) != _key(run_dir)
+
+
+def test_the_notebooks_own_outputs_do_not_enter_its_key(run_dir):
+    before = _key(run_dir)
+    (run_dir / vu.RunFolder.LATENT_METRICS).write_text("{}")
+    assert _key(run_dir) == before
+
+
+def test_a_run_folder_named_by_a_parameter_enters_the_key(run_dir, tmp_path):
+    other = tmp_path / "other"
+    shutil.copytree(run_dir, other)
+    before = _key(run_dir, comparison_run_dir=str(other))
+    (other / vu.RunFolder.LATENT_METRICS).write_text("{}")
+    assert _key(run_dir, comparison_run_dir=str(other)) != before
+
+
+def test_changed_code_changes_the_key(run_dir, monkeypatch, tmp_path):
+    before = _key(run_dir)
+    package = tmp_path / "package"
+    shutil.copytree(vu.reuse.PACKAGE_DIR, package, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(vu.reuse, "PACKAGE_DIR", package)
+    assert _key(run_dir) == before
+    (package / "latent.py").write_text((package / "latent.py").read_text() + "\n# changed\n")
+    assert _key(run_dir) != before
+
+
+def test_reuse_needs_the_same_key_and_intact_outputs(run_dir):
+    folder = vu.RunFolder(run_dir)
+    outputs = folder.files_written_by(["04_latent_space"])
+    key = _key(run_dir)
+    folder.write_execution("04_latent_space", vu.execution_record(key, outputs))
+    record = folder.read_execution("04_latent_space")
+    assert vu.reuse_verdict(record, key, []) is None
+    assert "changed" in vu.reuse_verdict(record, _key(run_dir, n_judged=400), [])
+    (run_dir / vu.RunFolder.GENERATED).write_bytes(b"edited by hand")
+    assert "changed since" in vu.reuse_verdict(record, key, [])
+    (run_dir / vu.RunFolder.GENERATED).unlink()
+    assert "is missing" in vu.reuse_verdict(record, key, [])
+    assert vu.reuse_verdict(None, key, []) == "no complete execution recorded"
