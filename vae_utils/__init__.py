@@ -2,8 +2,8 @@
 
 paths -> data -> model -> checks -> runtime -> run -> reuse -> training -> curves -> latent -> sampling -> judge
 -> selection -> explore -> printsize -> plots -> plots_generation -> report -> report_text. Notebooks, tests, scripts
-and the benchmark only ever ``import vae_utils as vu``; each module lists its public names in ``__all__`` and is re-exported
-here in one line (the design card's ``vae_utils.py`` is now this package).
+and the benchmark only ever ``import vae_utils as vu``; each module lists its public names in ``__all__`` and is
+re-exported here in one line (the design card's ``vae_utils.py`` is now this package).
 """
 
 from . import checks as checks  # the parameter rules, for the tests
