@@ -226,9 +226,13 @@ def active_units(means: np.ndarray, threshold: float = 0.01) -> tuple[int, np.nd
 
 
 def importance_weighted_nll(
-    model: VAE, images: torch.Tensor, k: int = 100, batch_size: int = 64, seed: int = 0, progress: bool = True
+    model: VAE, images: torch.Tensor, k: int = 100, batch_size: int = 64, seed: int = 0, progress: bool = True,
+    labels: torch.Tensor | None = None,
 ) -> float:
     """Estimate -log p(x) in nats per image with ``k`` importance samples from q(z|x) (Burda et al. 2016).
+
+    For the conditional VAE (given ``labels``) the same estimate is of -log p(x|y): a likelihood of the image
+    given its digit, which is not comparable with the unconditional model's -log p(x).
 
     The negative ELBO only bounds -log p(x) from above; this estimate is tighter
     (never above the ELBO in expectation, converging to -log p(x) as k grows), so
@@ -241,16 +245,19 @@ def importance_weighted_nll(
     generator = torch.Generator().manual_seed(seed)  # CPU noise: the same draws on every device
     total = 0.0
     n_batches = math.ceil(len(images) / batch_size)
+    label_batches = _label_batches(labels, batch_size)
     with eval_mode(model):
         for x in tqdm(batched(images, batch_size), total=n_batches, desc=f"IW-NLL (k={k})", leave=False,
                       disable=not progress):
             x = x.to(device)
-            mu, logvar = model.encode(x)
+            y = next(label_batches)
+            mu, logvar = model.encode(x, *condition(model, y))
             eps = torch.randn((k, *mu.shape), generator=generator).to(device=device, dtype=mu.dtype)
             z = mu + torch.exp(0.5 * logvar) * eps  # [k, B, z]
             log_q = -0.5 * (eps.pow(2) + logvar + LOG_2PI).sum(-1)
             log_prior = -0.5 * (z.pow(2) + LOG_2PI).sum(-1)
-            logits = model.decode(z.reshape(-1, z.shape[-1])).reshape(k, *x.shape)
+            extra = condition(model, None if y is None else y.to(device).repeat(k))  # z is k-major: [k * B, z]
+            logits = model.decode(z.reshape(-1, z.shape[-1]), *extra).reshape(k, *x.shape)
             bce = F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none")
             log_lik = -bce.flatten(2).sum(-1)
             log_w = (log_lik + log_prior - log_q).double()  # [k, B]

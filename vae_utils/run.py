@@ -160,13 +160,14 @@ class RunFolder:
     HISTORY = "history.csv"
     METRICS = "metrics.json"
     JUDGE = "judge_cnn.pt"
+    SECOND_JUDGE = "judge_mlp.pt"  # the second opinion: another family of classifier, never used for selection
     SAMPLERS = "samplers.pt"
     LATENT_METRICS = "latent_metrics.json"
     GENERATED = "generated_digits.npz"
     EXECUTIONS = "executions.json"  # which executed notebooks are up to date, and by what key (reuse.py)
     # What each notebook writes here: its outputs, and the inputs of the notebooks after it.
     WRITTEN_BY = {"03_train": (WEIGHTS, HISTORY, METRICS),
-                  "04_latent_space": (JUDGE, SAMPLERS, LATENT_METRICS, GENERATED)}
+                  "04_latent_space": (JUDGE, SECOND_JUDGE, SAMPLERS, LATENT_METRICS, GENERATED)}
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = project_path(path)
@@ -502,23 +503,26 @@ class RunFolder:
         """The analysis's ``latent_metrics.json``."""
         return self._read_result(self.LATENT_METRICS, "notebooks/04_latent_space.ipynb")
 
-    def save_judge(self, judge: nn.Module, **facts: Any) -> None:
-        """The judge's weights with plain facts (test accuracy, epochs, seed), so every notebook uses the same judge."""
+    def save_judge(self, judge: nn.Module, name: str = JUDGE, **facts: Any) -> None:
+        """A judge's weights with plain facts (test accuracy, epochs, seed), so every notebook uses the same judge.
+
+        ``name``: ``JUDGE`` (the CNN that scores and selects) or ``SECOND_JUDGE`` (the MLP that only re-scores).
+        """
         weights = {key: value.detach().cpu() for key, value in judge.state_dict().items()}
         payload = {"format": JUDGE_FORMAT, "model": weights, **facts}
-        self._save_pt(self.JUDGE, payload)
+        self._save_pt(name, payload)
 
-    def has_judge(self) -> bool:
-        """Whether a judge was trained and saved here."""
-        return self.file(self.JUDGE).exists()
+    def has_judge(self, name: str = JUDGE) -> bool:
+        """Whether a judge (``JUDGE`` or ``SECOND_JUDGE``) was trained and saved here."""
+        return self.file(name).exists()
 
-    def load_judge(self, judge: nn.Module) -> dict[str, Any]:
-        """Fill ``judge`` (an untrained ``DigitClassifier``) with the saved weights; returns the saved facts."""
-        payload = self._load(self.JUDGE, "judge classifier", JUDGE_FORMAT, ("model",))
+    def load_judge(self, judge: nn.Module, name: str = JUDGE) -> dict[str, Any]:
+        """Fill an untrained judge of the right class with the saved weights of ``name``; returns the saved facts."""
+        payload = self._load(name, "judge classifier", JUDGE_FORMAT, ("model",))
         try:
             judge.load_state_dict(payload["model"])
         except (RuntimeError, KeyError, TypeError) as error:
-            raise CheckpointError(f"judge classifier '{display_path(self.file(self.JUDGE))}' does not fit "
+            raise CheckpointError(f"judge classifier '{display_path(self.file(name))}' does not fit "
                                   f"{type(judge).__name__} ({error}); delete it to rebuild it") from error
         return {key: value for key, value in payload.items() if key not in ("format", "model")}
 

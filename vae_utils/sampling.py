@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any, Mapping, NamedTuple, Protocol
+from typing import Any, ClassVar, Mapping, NamedTuple, Protocol
 
 import numpy as np
 import torch
@@ -20,16 +20,20 @@ from .model import VAE
 from .run import RunFolder
 
 __all__ = [
-    "CoursePriorSampler", "DigitSampler", "Sampler", "SavedSamplers", "build_samplers",
+    "ConditionalPriorSampler", "CoursePriorSampler", "DigitSampler", "Sampler", "SavedSamplers", "build_samplers",
     "cluster_purity", "fit_cluster_sampler", "fit_mixture", "generate_digits", "load_saved_samplers",
     "mixture_sampler", "save_samplers",
 ]
 
 
 class Sampler(Protocol):
-    """What every sampler offers (pythae's interface, after fitting): a name, the digits it cannot draw, and codes."""
+    """What every sampler offers (pythae's interface, after fitting): a name, the digits it cannot draw, and codes.
+
+    ``tied_to_digits``: whether asking for digit d changes what is drawn (only such samplers compete for the rule).
+    """
 
     name: str
+    tied_to_digits: ClassVar[bool]
 
     def missing_digits(self) -> list[int]: ...
 
@@ -47,6 +51,7 @@ class DigitSampler:
     draws its styles (a 7 with or without a bar) in the proportions of the data.
     """
 
+    tied_to_digits: ClassVar[bool] = True
     name: str
     means: torch.Tensor  # [K, z]
     covariances: torch.Tensor  # [K, z, z]
@@ -104,6 +109,7 @@ class CoursePriorSampler:
     The row's title is its only link to the digit; the judge measures what that is worth.
     """
 
+    tied_to_digits: ClassVar[bool] = False
     z_dim: int
     name: str = "course report's way: N(0, I) clamped to [-2, 2], rows titled 0-9"
     clamp: float = 2.0
@@ -116,6 +122,29 @@ class CoursePriorSampler:
         """Draw ``n`` codes from N(0, T^2 I), clamped; ``digit`` is ignored, as it was in the course report."""
         checks.check_number("temperature", temperature, low=0, low_open=True)
         return (temperature * torch.randn(n, self.z_dim, generator=generator)).clamp(-self.clamp, self.clamp)
+
+
+@dataclass
+class ConditionalPriorSampler:
+    """The conditional VAE's own way to draw digit d: z ~ N(0, T^2 I), decoded together with the label d.
+
+    The codes do not depend on the digit; the decoder is told it (``generate_digits`` passes the labels), which is
+    what ties these samples to digits. The temperature scales the prior's standard deviation as it scales a
+    cluster's for the ex-post samplers, so both are compared at the same settings.
+    """
+
+    tied_to_digits: ClassVar[bool] = True
+    z_dim: int
+    name: str = "conditional VAE: N(0, T^2 I) decoded with the label"
+
+    def missing_digits(self) -> list[int]:
+        """None: every digit is one of the decoder's labels."""
+        return []
+
+    def sample(self, digit: int, n: int, generator: torch.Generator, temperature: float = 1.0) -> torch.Tensor:
+        """Draw ``n`` codes from N(0, T^2 I); the digit reaches the decoder as its label, not through the code."""
+        checks.check_number("temperature", temperature, low=0, low_open=True)
+        return temperature * torch.randn(n, self.z_dim, generator=generator)
 
 
 def cluster_purity(cluster_ids: np.ndarray, labels: np.ndarray, n_clusters: int) -> np.ndarray:
@@ -260,10 +289,13 @@ def generate_digits(
 ) -> torch.Tensor:
     """Decode ``n_per_digit`` samples of every digit: [10, n, 1, 28, 28] pixel probabilities, fixed by ``seed``.
 
+    The conditional VAE is given each row's digit as its label; the unconditional VAE sees only the codes.
+
     The probabilities are rounded to 256 grey levels, the 8 bits of an MNIST pixel: what is judged is exactly what
     ``save_generated`` stores, and the stored file compresses to a seventh of its float32 size."""
     z = sample_latents(sampler, n_per_digit, seed, temperature)
-    probabilities = decode_probabilities(model, z).reshape(N_DIGITS, n_per_digit, *IMAGE_SHAPE)
+    labels = torch.arange(N_DIGITS).repeat_interleave(n_per_digit)  # digit-major, as the codes; the VAE ignores them
+    probabilities = decode_probabilities(model, z, labels=labels).reshape(N_DIGITS, n_per_digit, *IMAGE_SHAPE)
     return torch.round(probabilities * 255) / 255
 
 

@@ -11,15 +11,17 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from torch import nn
 from tqdm import tqdm
 
 from .judge import DigitClassifier, RealFeatures, generation_quality, wilson_interval
 from .model import VAE
-from .sampling import DigitSampler, Sampler, generate_digits
+from .sampling import Sampler, generate_digits
+from .second_judge import second_opinion
 
 __all__ = [
     "MIN_DIGIT_ACCURACY", "MIN_MEAN_ACCURACY", "choose_operating_point", "compare_samplers", "latent_metrics",
-    "rule_margins", "seed_spread", "spread_summary", "summarise_quality",
+    "rule_margins", "seed_spread", "spread_record", "spread_summary", "summarise_quality",
 ]
 
 # The rule's targets (notebook 04's defaults): every digit judged at least 97% correct, and the mean 98.5%.
@@ -47,25 +49,27 @@ def summarise_quality(quality: pd.DataFrame) -> dict[str, Any]:
 
 def compare_samplers(
     model: VAE, judge: DigitClassifier, samplers: Sequence[Sampler], temperatures: Sequence[float],
-    n_per_digit: int, seed: int, reference: RealFeatures,
+    n_per_digit: int, seed: int, reference: RealFeatures, second_judge: nn.Module | None = None,
 ) -> pd.DataFrame:
     """Every sampler at every temperature, scored on one sampling seed: one row of mean metrics each.
 
     A sampler not tied to digits (the course report's prior) had no temperature and never competes,
-    so it is scored once, at temperature 1, as the course report drew it.
+    so it is scored once, at temperature 1, as the course report drew it. A ``second_judge`` re-scores the
+    same images in columns of its own (``judge2_*``), which the rule never reads.
     """
     rows = []
     settings = [(sampler, float(t)) for sampler in samplers
-                for t in (temperatures if isinstance(sampler, DigitSampler) else [1.0])]
+                for t in (temperatures if sampler.tied_to_digits else [1.0])]
     for sampler, temperature in tqdm(settings, desc="samplers x temperatures", leave=False):
         row = {"sampler": sampler.name, "temperature": temperature, "missing digits": "",
-               "tied to digits": isinstance(sampler, DigitSampler)}
+               "tied to digits": sampler.tied_to_digits}
         missing = sampler.missing_digits()
         if missing:  # it cannot be asked for these digits at all: no numbers, and never chosen
             rows.append({**row, "missing digits": ", ".join(map(str, missing))})
             continue
         generated = generate_digits(model, sampler, n_per_digit, seed, temperature)
-        rows.append({**row, **summarise_quality(generation_quality(judge, generated, reference))})
+        opinion = second_opinion(second_judge, generated) if second_judge is not None else {}
+        rows.append({**row, **summarise_quality(generation_quality(judge, generated, reference)), **opinion})
     return pd.DataFrame(rows)
 
 
@@ -146,7 +150,7 @@ def rule_margins(
             "min_accuracy": _margin(spread["min_accuracy"], min_digit_accuracy)}
 
 
-def _spread_record(spread: pd.DataFrame, rule: Mapping[str, Any]) -> dict[str, Any]:
+def spread_record(spread: pd.DataFrame, rule: Mapping[str, Any]) -> dict[str, Any]:
     """``seed_spread``'s rows, their summary and the rule's margins, in plain JSON types."""
     summary = spread_summary(spread)
     return {
@@ -177,7 +181,7 @@ def latent_metrics(
         optional.update(judge_test_images=int(judge_images), judge_test_accuracy_low=low,
                         judge_test_accuracy_high=high)
     if seed_spread is not None:
-        optional["seed_spread"] = _spread_record(seed_spread, rule)
+        optional["seed_spread"] = spread_record(seed_spread, rule)
     return {
         "model": dict(model_info),
         "clustering_k10": dict(clustering_k10),

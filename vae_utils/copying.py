@@ -1,0 +1,91 @@
+"""The data-copying test of Meehan, Chaudhuri & Dasgupta (2020): are generated digits closer to the training images
+than new digits are? Used by notebook 04.
+
+Each generated digit and each held-out reference digit gets the distance to its nearest training image. The training
+set is cut into cells by k-means; in each cell a Mann-Whitney test compares the two sets of distances (Z < 0: the
+generated ones are closer), and C_T is the average Z over the cells weighted by the reference's share of each cell.
+C_T near 0 means no more copying than new data shows; the authors read C_T well below 0 (here: below -3) as copying.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+import scipy.stats
+import torch
+from sklearn.cluster import KMeans
+
+__all__ = ["COPYING_THRESHOLD", "CopyingSpace", "Neighbours", "flat_pixels"]
+
+COPYING_THRESHOLD = -3.0  # C_T below this: generated digits sit closer to the training images than new data does
+MIN_PER_CELL = 20  # a cell enters C_T only with at least this many generated and reference points
+
+
+def flat_pixels(images: torch.Tensor) -> torch.Tensor:
+    """Any tensor of whole images as [N, 784] float32 rows: the pixel space of the test."""
+    return images.reshape(-1, 28 * 28).float()
+
+
+class Neighbours(NamedTuple):
+    """Each point's distance to its nearest training point, that point's index, and the point's cell."""
+
+    distances: np.ndarray
+    index: np.ndarray
+    cells: np.ndarray
+
+
+@dataclass
+class CopyingSpace:
+    """The training points of one space (pixels or the judge's features) with their k-means cells."""
+
+    train: torch.Tensor  # [M, D] float32
+    kmeans: KMeans
+
+    @classmethod
+    def fit(cls, train: torch.Tensor | np.ndarray, n_cells: int = 50, seed: int = 0) -> CopyingSpace:
+        """Cut the training points into ``n_cells`` k-means cells (one k-means++ start: cells only need to be
+        local, not optimal)."""
+        train = torch.as_tensor(train, dtype=torch.float32)
+        kmeans = KMeans(n_clusters=n_cells, n_init=1, random_state=seed).fit(train.numpy())
+        return cls(train, kmeans)
+
+    def neighbours(self, points: torch.Tensor | np.ndarray, batch_size: int = 1024) -> Neighbours:
+        """Nearest training point of every point, in batches (|q|^2 + |t|^2 - 2 q.t, one matrix product each)."""
+        points = torch.as_tensor(points, dtype=torch.float32)
+        train_sq = self.train.pow(2).sum(1)
+        distances, index = [], []
+        for start in range(0, len(points), batch_size):
+            batch = points[start:start + batch_size]
+            squared = batch.pow(2).sum(1, keepdim=True) + train_sq - 2 * batch @ self.train.T
+            best, where = squared.min(dim=1)
+            distances.append(best.clamp_min(0).sqrt())
+            index.append(where)
+        cells = self.kmeans.predict(points.numpy())
+        return Neighbours(torch.cat(distances).numpy(), torch.cat(index).numpy(), cells)
+
+    def statistic(self, reference: Neighbours, generated: Neighbours, min_per_cell: int = MIN_PER_CELL
+                  ) -> dict[str, Any]:
+        """C_T of ``generated`` against ``reference`` with the cells that hold enough of both, and the medians.
+
+        Per cell, Z = (U - m n / 2) / sqrt(m n (m + n + 1) / 12) with U the Mann-Whitney count of (generated,
+        reference) pairs where the generated distance is the larger; the weights are the reference's shares.
+        """
+        z_scores, weights, used = [], [], []
+        for cell in range(self.kmeans.n_clusters):
+            ours = generated.distances[generated.cells == cell]
+            theirs = reference.distances[reference.cells == cell]
+            m, n = len(ours), len(theirs)
+            if m < min_per_cell or n < min_per_cell:
+                continue
+            u = scipy.stats.mannwhitneyu(ours, theirs, alternative="two-sided").statistic
+            z_scores.append((u - m * n / 2) / np.sqrt(m * n * (m + n + 1) / 12))
+            weights.append(n / len(reference.distances))
+            used.append(cell)
+        covered = float(np.isin(generated.cells, used).mean())
+        value = float(np.average(z_scores, weights=weights)) if z_scores else float("nan")
+        return {"c_t": value, "copying": bool(value < COPYING_THRESHOLD), "cells_used": len(z_scores),
+                "cells": int(self.kmeans.n_clusters), "generated_share_in_cells_used": covered,
+                "generated_median_distance": float(np.median(generated.distances)),
+                "reference_median_distance": float(np.median(reference.distances))}
