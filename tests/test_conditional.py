@@ -64,3 +64,20 @@ def test_a_vae_folder_refuses_the_conditional_model_naming_both(tmp_path, small_
     with pytest.raises(ValueError, match=r"model_name: run folder has 'vae', parameters ask for 'cvae'"):
         vu.RunFolder(tmp_path).plan(vu.TrainConfig(epochs=1, val_size=128, model_name="cvae"))
     assert before == {path.name: path.stat().st_mtime_ns for path in tmp_path.iterdir()}
+
+
+def test_conditional_prior_sampler_draws_the_same_codes_for_every_digit():
+    sampler = vu.ConditionalPriorSampler(15)
+    a = sampler.sample(0, 50, torch.Generator().manual_seed(1), temperature=0.5)
+    b = sampler.sample(9, 50, torch.Generator().manual_seed(1), temperature=0.5)
+    assert torch.equal(a, b) and sampler.tied_to_digits and sampler.missing_digits() == []
+    assert float(a.std()) == pytest.approx(0.5, rel=0.1)
+
+
+def test_generated_rows_of_the_conditional_vae_are_decoded_with_their_digit():
+    torch.manual_seed(0)
+    cvae = vu.ConditionalVAE(15).eval()
+    images = vu.generate_digits(cvae, vu.ConditionalPriorSampler(15), n_per_digit=3, seed=2)
+    z = vu.sample_latents(vu.ConditionalPriorSampler(15), 3, 2, 1.0)
+    expected = vu.decode_probabilities(cvae, z, labels=torch.arange(10).repeat_interleave(3))
+    assert torch.allclose(images.reshape(-1, 1, 28, 28), torch.round(expected * 255) / 255)

@@ -22,7 +22,7 @@ from .run import RunFolder
 __all__ = [
     "ConditionalPriorSampler", "CoursePriorSampler", "DigitSampler", "Sampler", "SavedSamplers", "build_samplers",
     "cluster_purity", "fit_cluster_sampler", "fit_mixture", "generate_digits", "load_saved_samplers",
-    "mixture_sampler", "save_samplers",
+    "mixture_sampler", "sample_latents", "save_samplers",
 ]
 
 
