@@ -110,12 +110,12 @@ def finished_runs(folders: Sequence[str]) -> list[str]:
     ready = []
     for folder in folders:
         run = vu.RunFolder(folder)
-        state = run.training_state()
-        if state is None or state.stop in (None, vu.Stop.TIME_BUDGET) or not run.has(run.METRICS):
-            print(f"{run.shown}: no finished training yet ({'no run' if state is None else state.epoch} epochs); "
-                  "its analysis waits", flush=True)
-        else:
+        if run.finished:
             ready.append(folder)
+        else:
+            state = run.training_state()
+            done = "no exported run" if state is None else f"{state.epoch} epochs so far"
+            print(f"{run.shown}: training not finished ({done}); its analysis waits", flush=True)
     return ready
 
 

@@ -80,6 +80,14 @@ def check_path(name: str, value: Any, optional: bool = False) -> None:
         _fail(ValueError, name, allowed, value)
 
 
+def check_path_list(name: str, value: Any) -> None:
+    """A list of non-empty path strings (empty allowed: nothing to compare)."""
+    if not isinstance(value, (list, tuple)):
+        _fail(TypeError, name, "a list of folder paths", value)
+    for item in value:
+        check_path(name, item)
+
+
 def check_device(name: str, value: Any) -> None:
     """'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', and only a device this machine has."""
     allowed = "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
@@ -178,7 +186,8 @@ PARAMETER_RULES: dict[str, dict[str, Rule]] = {
         "train_limit": partial(check_int, low=N_DIGITS, high=N_TRAIN_IMAGES, optional=True),
         "judge_epochs": COUNT, "judge_dir": partial(check_path, optional=True),
         "judge_min_accuracy": partial(check_number, low=0, high=1, low_open=True, optional=True),
-        "eval_seed": SEED,
+        "eval_seed": SEED, "second_judge_epochs": COUNT, "copying_cells": partial(check_int, low=2),
+        "cvae_run_dir": partial(check_path, optional=True), "seed_run_dirs": check_path_list,
     },
     "05_explore": {**COMMON, "run_dir": check_path, "n_images": partial(check_int, low=1, high=N_TEST_IMAGES)},
 }

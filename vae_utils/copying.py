@@ -10,14 +10,17 @@ C_T near 0 means no more copying than new data shows; the authors read C_T well 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
+import pandas as pd
 import scipy.stats
 import torch
 from sklearn.cluster import KMeans
+from tqdm import tqdm
 
-__all__ = ["COPYING_THRESHOLD", "CopyingSpace", "Neighbours", "flat_pixels"]
+__all__ = ["COPYING_THRESHOLD", "ClosestPairs", "CopyingCase", "CopyingSpace", "Neighbours", "data_copying",
+           "flat_pixels"]
 
 COPYING_THRESHOLD = -3.0  # C_T below this: generated digits sit closer to the training images than new data does
 MIN_PER_CELL = 20  # a cell enters C_T only with at least this many generated and reference points
@@ -89,3 +92,51 @@ class CopyingSpace:
                 "cells": int(self.kmeans.n_clusters), "generated_share_in_cells_used": covered,
                 "generated_median_distance": float(np.median(generated.distances)),
                 "reference_median_distance": float(np.median(reference.distances))}
+
+
+class CopyingCase(NamedTuple):
+    """One generated set and the held-out references it is tested against (each [10, n, 1, 28, 28] or [N, 1, 28, 28]).
+
+    Real test digits are the plain reference; reconstructions of the same test digits share the decoder's smoothing,
+    so that a smooth image's closeness to everything is not read as copying.
+    """
+
+    name: str
+    generated: torch.Tensor
+    references: dict[str, torch.Tensor]
+
+
+class ClosestPairs(NamedTuple):
+    """The generated digits nearest to a training image in pixels, their training neighbours and the distances."""
+
+    generated: torch.Tensor  # [n, 1, 28, 28]
+    neighbours: torch.Tensor  # [n, 1, 28, 28]
+    distances: np.ndarray  # [n]
+
+
+def data_copying(train_images: torch.Tensor, features: Callable[[torch.Tensor], np.ndarray],
+                 cases: Sequence[CopyingCase], n_cells: int = 50, seed: int = 0, n_closest: int = 10,
+                 ) -> tuple[pd.DataFrame, dict[str, ClosestPairs]]:
+    """C_T of every case against every reference, in pixels and in the judge's features (``features`` maps images
+    to [N, D]), with the training images the model was fitted on; and each case's closest pairs in pixels.
+
+    The cells of each space are fitted once on the training images and serve every case.
+    """
+    spaces: dict[str, Callable[[torch.Tensor], Any]] = {"pixels": flat_pixels, "judge features": features}
+    rows, closest = [], {}
+    for space_name, embed in tqdm(spaces.items(), desc="data-copying spaces", leave=False):
+        space = CopyingSpace.fit(embed(train_images), n_cells, seed)
+        references: dict[int, Neighbours] = {}  # one neighbour search per distinct reference tensor
+        for case in cases:
+            found = space.neighbours(embed(case.generated))
+            for reference_name, reference in case.references.items():
+                if id(reference) not in references:
+                    references[id(reference)] = space.neighbours(embed(reference))
+                rows.append({"generated": case.name, "space": space_name, "reference": reference_name,
+                             **space.statistic(references[id(reference)], found)})
+            if space_name == "pixels":
+                order = np.argsort(found.distances)[:n_closest]
+                flat = case.generated.reshape(-1, 1, 28, 28)
+                closest[case.name] = ClosestPairs(flat[order], train_images[found.index[order]],
+                                                  found.distances[order])
+    return pd.DataFrame(rows), closest

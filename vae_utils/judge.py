@@ -25,7 +25,7 @@ from .runtime import resolve_device
 
 __all__ = [
     "DigitClassifier", "RealFeatures", "classify", "digit_statistics", "frechet_distance", "generation_quality",
-    "judge_generated", "load_or_train_judge", "prdc", "real_features", "train_judge", "wilson_interval",
+    "judge_generated", "judge_pass", "load_or_train_judge", "prdc", "real_features", "train_judge", "wilson_interval",
 ]
 
 PRDC_NEAREST_K = 5  # k of Naeem et al. (2020)

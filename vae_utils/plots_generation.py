@@ -7,7 +7,7 @@ Functions return a matplotlib Figure for ``printsize.save_and_show``, drawn with
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -36,8 +36,8 @@ from .printsize import (
 from .selection import MIN_DIGIT_ACCURACY, MIN_MEAN_ACCURACY
 
 __all__ = [
-    "plot_generated_confusion", "plot_judged_accuracy", "plot_rejected_samples", "plot_side_by_side",
-    "plot_tradeoff",
+    "plot_generated_confusion", "plot_judged_accuracy", "plot_nearest_copies", "plot_rejected_samples",
+    "plot_side_by_side", "plot_tradeoff",
 ]
 
 
@@ -60,16 +60,22 @@ def _tradeoff_curves(ax: plt.Axes, comparison: pd.DataFrame, chosen: pd.Series |
 
 
 def plot_tradeoff(comparison: pd.DataFrame, chosen: pd.Series | None = None, zoom_from: float = 0.9,
-                  title: str = "Correct against diverse: judged accuracy and recall over temperature") -> Figure:
+                  title: str = "Correct against diverse: judged accuracy and recall over temperature",
+                  references: Mapping[str, Mapping[str, float]] | None = None) -> Figure:
     """Lower temperature buys accuracy with recall: every sampler on the left, the competitive band
-    (mean accuracy above ``zoom_from``, where the rule chooses) enlarged on the right."""
-    n_entries = comparison["sampler"].nunique() + 1 + (chosen is not None)
+    (mean accuracy above ``zoom_from``, where the rule chooses) enlarged on the right. ``references`` (name ->
+    a row with ``recall`` and ``accuracy``, e.g. real digits and reconstructions) are drawn as single stars."""
+    references = references or {}
+    n_entries = comparison["sampler"].nunique() + 1 + (chosen is not None) + len(references)
     fig, (overview, zoom) = subplots(3.8 + 0.22 * math.ceil(n_entries / 2), ncols=2)
-    _tradeoff_curves(overview, comparison, chosen)
-    _tradeoff_curves(zoom, comparison, chosen)
+    for ax in (overview, zoom):
+        _tradeoff_curves(ax, comparison, chosen)
+        _reference_points(ax, references)
     overview.set_ylabel("mean judged accuracy")
     overview.set_title("(a) all samplers")
-    band = comparison[comparison["accuracy"] >= zoom_from]
+    points = [(row["recall"], row["accuracy"]) for row in references.values()]
+    band = pd.concat([comparison[["recall", "accuracy"]], pd.DataFrame(points, columns=["recall", "accuracy"])])
+    band = band[band["accuracy"] >= zoom_from]
     if not band.empty:
         margin = 0.02 * max(band["recall"].max() - band["recall"].min(), 0.1)
         zoom.set_xlim(band["recall"].min() - margin, band["recall"].max() + 4 * margin)
@@ -80,6 +86,31 @@ def plot_tradeoff(comparison: pd.DataFrame, chosen: pd.Series | None = None, zoo
     fig.legend(handles, labels, loc="outside lower center", ncol=2, frameon=False,
                title=f"temperature T from {temperatures[0]:g} (left) to {temperatures[-1]:g} (right) on each curve")
     figure_title(fig, title)
+    return fig
+
+
+def _reference_points(ax: plt.Axes, references: Mapping[str, Mapping[str, float]]) -> None:
+    """Each reference (real digits, reconstructions) as one star: the corner generated digits aim for."""
+    for (name, row), color in zip(references.items(), ("black", "dimgray", "silver")):
+        ax.scatter([row["recall"]], [row["accuracy"]], marker="*", s=140, color=color, edgecolors="black",
+                   linewidths=0.5, label=name, zorder=6)
+
+
+def plot_nearest_copies(closest: Mapping[str, Any], title: str) -> Figure:
+    """For each set of generated digits, its digits nearest to a training image (top) above those training images
+    (bottom), nearest first: what a copy would look like if there were one."""
+    rows, labels = [], []
+    for name, pairs in closest.items():
+        rows += [pairs.generated, pairs.neighbours]
+        labels += [name, "nearest training image"]
+    n = min(len(row) for row in rows)
+    images = torch.stack([row[:n] for row in rows])
+    width = min(FIGURE_WIDTH_IN, 1.9 + n * TILE_IN)
+    fig, ax = subplots(len(rows) * TILE_IN + 1.1, width_in=width)
+    show_mosaic(ax, images, [wrap(label, 1.7, plt.rcParams["ytick.labelsize"]) for label in labels], None)
+    ax.set_xlabel("generated digits ordered by pixel distance to their nearest training image, nearest first")
+    figure_title(fig, title)
+    trim_to_images(fig, [ax])
     return fig
 
 

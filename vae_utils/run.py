@@ -360,6 +360,14 @@ class RunFolder:
         self._check_history(state)
         return self._model(payload, device), state
 
+    @property
+    def finished(self) -> bool:
+        """Whether training here has ended (early stopping, the epoch limit or a non-finite loss) and left its
+        metrics: what an analysis needs. A run paused by its time budget is not finished."""
+        state = self.training_state()
+        return (state is not None and state.stop not in (None, Stop.TIME_BUDGET)
+                and self.has(self.METRICS))
+
     def training_state(self) -> TrainingState | None:
         """The bookkeeping of the exported run (how far it got, why it stopped), or None without one."""
         return self._state(self._load_checkpoint(self.WEIGHTS)) if self.has(self.WEIGHTS) else None

@@ -167,13 +167,14 @@ def latent_metrics(
     rule: Mapping[str, Any], comparison: pd.DataFrame, chosen: pd.Series, quality: pd.DataFrame,
     prior_quality: pd.DataFrame, real_quality: pd.DataFrame, n_judged: int, elbo: Mapping[str, float],
     iw_nll: float, iw_samples: int, likelihood_images: int, active_units: int, judge_images: int | None = None,
-    seed_spread: pd.DataFrame | None = None,
+    seed_spread: pd.DataFrame | None = None, extras: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The analysis's results as ``latent_metrics.json`` holds them; the report reads this schema back.
 
     ``judge_images`` (how many real test images gave ``judge_accuracy``, ``RealFeatures.n_images``) adds the
     judge's Wilson interval; ``seed_spread`` (the output of ``seed_spread``) adds the per-seed rows, their
     mean and standard deviation, and the margins over the rule's thresholds. Either key is absent when not given.
+    ``extras`` adds further results under their own keys (the references, the second judge, the copying test).
     """
     optional: dict[str, Any] = {}
     if judge_images is not None:
@@ -197,5 +198,5 @@ def latent_metrics(
         "n_judged": n_judged,
         "test_negative_elbo": elbo["loss"], "test_iw_nll": iw_nll, "iw_samples": iw_samples,
         "likelihood_images": likelihood_images, "active_units": active_units,
-        **optional,
+        **optional, **(extras or {}),
     }
