@@ -1,5 +1,6 @@
 """The conditional VAE: the course report's network given the digit, chosen by name, trained by the same route."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -81,3 +82,28 @@ def test_generated_rows_of_the_conditional_vae_are_decoded_with_their_digit():
     z = vu.sample_latents(vu.ConditionalPriorSampler(15), 3, 2, 1.0)
     expected = vu.decode_probabilities(cvae, z, labels=torch.arange(10).repeat_interleave(3))
     assert torch.allclose(images.reshape(-1, 1, 28, 28), torch.round(expected * 255) / 255)
+
+
+@pytest.fixture(scope="module")
+def briefly_trained_cvae(tmp_path_factory):
+    """A conditional VAE after three quick epochs on 9,500 digits (a high learning rate, so the label is used)."""
+    torch.set_num_threads(1)
+    data = vu.load_mnist(train=True, limit=10_000)
+    train_set, val_set = vu.train_val_split(data, 500, seed=0)
+    folder = tmp_path_factory.mktemp("cvae")
+    config = vu.TrainConfig(epochs=3, val_size=500, model_name="cvae", lr=2e-3, batch_size=64)
+    return vu.train_or_reuse(config, train_set, val_set, folder, vu.RunFolder(folder).plan(config),
+                             progress=False).model
+
+
+def test_swapping_the_label_changes_the_judged_digit_of_a_fixed_code(briefly_trained_cvae):
+    judge = vu.DigitClassifier()
+    vu.RunFolder(vu.MAIN_RUN_DIR).load_judge(judge)  # the committed judge (99% on real test digits)
+    judge.eval()
+    z = torch.randn(20, 15, generator=torch.Generator().manual_seed(0))
+    verdicts = np.stack([vu.classify(judge, vu.decode_probabilities(briefly_trained_cvae, z,
+                                                                     labels=torch.full((20,), digit)))
+                         for digit in range(10)])  # [label, code]
+    assert (verdicts == np.arange(10)[:, None]).mean() > 0.6, "the judged digit follows the label"
+    changed = [(verdicts[a] != verdicts[b]).mean() for a, b in [(1, 7), (3, 8), (4, 9), (0, 6)]]
+    assert min(changed) > 0.5, "swapping the label changes the judged digit of most fixed codes"
