@@ -1,10 +1,10 @@
 """Shared logic of the MNIST VAE course report: one module per concern, in the order data flows.
 
 paths -> data -> model -> checks -> runtime -> run -> reuse -> training -> curves -> latent -> sampling -> judge
--> second_judge -> selection -> baselines -> copying -> explore -> printsize -> plots -> plots_generation -> report
--> report_baselines -> report_text. Notebooks, tests, scripts and the benchmark only ever ``import vae_utils as vu``;
-each module lists its public names in ``__all__`` and is re-exported here in one line (the design card's
-``vae_utils.py`` is now this package).
+-> second_judge -> selection -> baselines -> copying -> seeds -> explore -> printsize -> plots -> plots_generation
+-> report -> report_baselines -> report_text. Notebooks, tests, scripts and the benchmark only ever
+``import vae_utils as vu``; each module lists its public names in ``__all__`` and is re-exported here in one line
+(the design card's ``vae_utils.py`` is now this package).
 """
 
 from . import checks as checks  # the parameter rules, for the tests
@@ -24,6 +24,7 @@ from .second_judge import *  # noqa: F403
 from .selection import *  # noqa: F403
 from .baselines import *  # noqa: F403
 from .copying import *  # noqa: F403
+from .seeds import *  # noqa: F403
 from .explore import *  # noqa: F403
 from .printsize import *  # noqa: F403
 from .plots import *  # noqa: F403

@@ -41,6 +41,7 @@ from .printsize import (
 )
 
 __all__ = [
+    "plot_seed_band",
     "plot_class_balance", "plot_confusion", "plot_course_protocol", "plot_examples_per_digit", "plot_image_grid",
     "plot_intensity_histogram", "plot_k_sweep", "plot_kl_per_dimension", "plot_latent_projection",
     "plot_loss_curves", "plot_mean_images", "plot_reconstructions", "plot_traversal",
@@ -204,6 +205,42 @@ def plot_loss_curves(
         ax.grid(alpha=0.3)
         panel_title(ax, panel, 5.5 if term == "loss" else 2.6)
     fig.legend(*axes["loss"].get_legend_handles_labels(), loc="outside lower center", ncol=3, frameon=False)
+    figure_title(fig, title)
+    return fig
+
+
+def plot_seed_band(losses: pd.DataFrame, original: pd.DataFrame, title: str, after: int = 50) -> Figure:
+    """The training loss of several runs of one protocol as a band, the course report's log drawn over it.
+
+    ``losses``: one column per run, indexed by epoch (the epochs every run reached). (a) the band and the log from
+    epoch 20; (b) everything minus the runs' mean after epoch ``after``, where tenths of a nat decide.
+    """
+    start = _zoom_start(pd.Series(losses.index), COURSE_ZOOM_FROM_EPOCH)
+    shown = losses.loc[start:]
+    log = original.set_index("epoch")["train_loss"].reindex(shown.index)
+    fig, (top, bottom) = subplots(5.4, nrows=2, gridspec_kw={"height_ratios": (1.4, 1)})
+    top.fill_between(shown.index, shown.min(axis=1), shown.max(axis=1), color=TRAIN_COLOR, alpha=0.35, linewidth=0,
+                     label=f"ours: lowest to highest of {losses.shape[1]} runs")
+    top.plot(shown.index, log, color=ORIGINAL_COLOR, linewidth=1, linestyle="--", label="course report's log",
+             zorder=3)
+    top.set_ylim(limits(shown.min(axis=1), shown.max(axis=1), log))
+    top.set(ylabel="nats per image")
+    panel_title(top, f"(a) training loss from epoch {start}", 5.5)
+
+    late = losses.loc[after + 1:]
+    mean = late.mean(axis=1)
+    theirs = original.set_index("epoch")["train_loss"].reindex(late.index) - mean
+    bottom.fill_between(late.index, late.min(axis=1) - mean, late.max(axis=1) - mean, color=TRAIN_COLOR, alpha=0.35,
+                        linewidth=0)
+    bottom.axhline(0, color="black", linewidth=0.8)
+    bottom.plot(late.index, theirs, color=ORIGINAL_COLOR, linewidth=1, linestyle="--", zorder=3)
+    bottom.set(xlabel="epoch", ylabel="minus our mean\n(nats per image)")
+    panel_title(bottom, f"(b) after epoch {after}: the band and the log minus our runs' mean", 5.5)
+    for ax in (top, bottom):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
+        ax.grid(alpha=0.3)
+    handles, labels = top.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=2, frameon=False)
     figure_title(fig, title)
     return fig
 

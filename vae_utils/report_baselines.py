@@ -4,13 +4,14 @@ judges' agreement, and the data-copying test. Used by notebook 04; nothing here 
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Any, Callable, Mapping
 
 import pandas as pd
 
 from .report import judged_accuracy, percent
 
-__all__ = ["agreement_table", "copying_table", "digit_comparison_table", "source_summary_table"]
+__all__ = ["agreement_table", "copying_table", "digit_comparison_table", "patience_table", "seed_report_table",
+           "source_summary_table"]
 
 
 def _per_digit(quality: pd.DataFrame) -> pd.DataFrame:
@@ -76,3 +77,66 @@ def copying_table(copying: pd.DataFrame) -> pd.DataFrame:
         "median distance, generated": f"{row['generated_median_distance']:.2f}",
         "median distance, reference": f"{row['reference_median_distance']:.2f}",
     } for _, row in copying.iterrows()])
+
+
+def _mean_sd_range(summary: Mapping[str, Mapping[str, float]], column: str, shown: Callable[[float], str]
+                   ) -> tuple[str, str]:
+    """'mean ± sd' and 'min to max' of one column of ``seeds.seed_summary``, each formatted by ``shown``."""
+    row = summary.get(column)
+    if row is None or row["runs"] < 2:
+        return "", ""
+    spread = _COUNT_MEAN if shown is _COUNT else shown
+    return f"{spread(row['mean'])} ± {spread(row['sd'])}", f"{shown(row['min'])} to {shown(row['max'])}"
+
+
+_COUNT = "{:.0f}".format
+_COUNT_MEAN = "{:.1f}".format  # a mean or sd of whole numbers gets one decimal: 2.75 epochs is not "3"
+
+_SEED_COLUMNS = {  # column of seeds.seed_table -> (table, reader-facing name, format)
+    "stop epoch": ("training", "stopping epoch", _COUNT),
+    "best epoch": ("training", "best epoch", _COUNT),
+    "test -ELBO": ("training", "test −ELBO", "{:.2f}".format),
+    "IW-NLL": ("training", "IW −log p(x)", "{:.2f}".format),
+    "active units": ("training", "active units", _COUNT),
+    "purity k=10": ("training", "purity, k = 10", "{:.3f}".format),
+    "T": ("generation", "T", "{:g}".format),
+    "accuracy": ("generation", "accuracy", percent),
+    "worst digit": ("generation", "worst digit", percent),
+    "recall": ("generation", "recall", "{:.2f}".format),
+    "Fréchet": ("generation", "Fréchet", "{:.1f}".format),
+    "main setting: accuracy": ("generation", "main setting: accuracy", percent),
+    "main setting: worst digit": ("generation", "main setting: worst digit", percent),
+    "main setting: recall": ("generation", "main setting: recall", "{:.2f}".format),
+}
+
+
+def seed_report_table(seeds: Mapping[str, Any], part: str, sampler_names: Mapping[str, str] | None = None
+                      ) -> pd.DataFrame:
+    """One row per training run, then the mean ± sd and the range over the runs, of the ``part`` ('training' or
+    'generation') columns of ``seeds.seed_results``; ``sampler_names`` shortens the samplers' names."""
+    columns = {key: spec for key, spec in _SEED_COLUMNS.items() if spec[0] == part}
+    rows = []
+    for run in seeds["runs"]:
+        row = {"training seed": str(run["seed"])}
+        if part == "generation":
+            name = run.get("sampler", "")
+            row["chosen sampler"] = (sampler_names or {}).get(name, name)
+        for key, (_, label, shown) in columns.items():
+            value = run.get(key)
+            row[label] = "" if value is None or value != value else shown(value)
+        rows.append(row)
+    spread = {label: _mean_sd_range(seeds["summary"], key, shown) for key, (_, label, shown) in columns.items()}
+    blank = {"chosen sampler": ""} if part == "generation" else {}
+    rows.append({"training seed": "mean ± sd", **blank, **{label: pair[0] for label, pair in spread.items()}})
+    rows.append({"training seed": "range", **blank, **{label: pair[1] for label, pair in spread.items()}})
+    return pd.DataFrame(rows)
+
+
+def patience_table(seeds: Mapping[str, Any]) -> pd.DataFrame:
+    """Per run: where it stopped and peaked, its plateau, and the patience that reaching each needed."""
+    return pd.DataFrame([{
+        "training seed": str(row["seed"]), "stopping epoch": str(row["stop epoch"]),
+        "best epoch": str(row["best epoch"]),
+        "noise sd (nats)": f"{row['noise sd']:.3f}", "plateau epoch": str(row["plateau epoch"]),
+        "patience to plateau": str(row["patience to plateau"]), "patience to best": str(row["patience to best"]),
+    } for row in seeds["patience"]])
