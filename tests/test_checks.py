@@ -99,6 +99,11 @@ BAD_VALUES = [
     ("04_latent_space", "judge_min_accuracy", 1.5, ValueError),
     ("04_latent_space", "judge_min_accuracy", 0, ValueError),
     ("04_latent_space", "eval_seed", "x", TypeError),
+    ("04_latent_space", "second_judge_epochs", 0, ValueError),
+    ("04_latent_space", "copying_cells", 1, ValueError),
+    ("04_latent_space", "cvae_run_dir", 7, TypeError),
+    ("04_latent_space", "seed_run_dirs", "runs/seed1", TypeError),  # a list of folders, not one
+    ("04_latent_space", "seed_run_dirs", ["runs/seed1", ""], ValueError),
     ("04_latent_space", "data_dir", "", ValueError),
     ("04_latent_space", "figures_dir", "", ValueError),
     ("04_latent_space", "smoke_test", "no", TypeError),
@@ -111,6 +116,7 @@ BAD_VALUES = [
     ("05_explore", "n_images", 0, ValueError),
     ("05_explore", "n_images", 10_001, ValueError),
     ("05_explore", "n_images", 1e3, TypeError),
+    ("05_explore", "cvae_run_dir", "", ValueError),
     ("05_explore", "rundir", "models", ValueError),  # misspelled
 ]
 

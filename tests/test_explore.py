@@ -134,3 +134,29 @@ def test_a_failing_callback_raises_outside_a_kernel(explorer, monkeypatch):
     monkeypatch.setattr(explore, "to_png", lambda image: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         explorer.seed.value += 1
+
+
+def test_the_conditional_toggle_draws_the_same_digit_from_the_conditional_vae_below(monkeypatch):
+    torch.manual_seed(0)
+    images = torch.rand(20, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    sampler = _made_up_sampler(15)
+    with_cvae = explore.DigitExplorer(vu.VAE(15).eval(), vu.DigitClassifier().eval(), {"made-up": sampler}, sampler,
+                                      0.9, images, torch.arange(20) % 10, conditional=vu.ConditionalVAE(15).eval())
+    alone = with_cvae.picture_digits()
+    told = []
+    original = explore.decode_probabilities
+
+    def spy(model, z, labels=None):
+        told.append(labels)
+        return original(model, z, labels=labels)
+
+    monkeypatch.setattr(explore, "decode_probabilities", spy)
+    with_cvae.digit.value = 6
+    with_cvae.beside.value = True
+    assert told[-1] is not None and told[-1].tolist() == [6] * 5, "the conditional VAE is given the digit asked for"
+    assert with_cvae.picture_digits().height > alone.height, "a second row of digits"
+    assert not with_cvae.beside.disabled
+
+
+def test_without_a_conditional_vae_the_toggle_is_greyed_out_and_says_why(explorer):
+    assert explorer.beside.disabled and "no conditional VAE" in explorer.beside.description

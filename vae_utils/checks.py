@@ -189,7 +189,8 @@ PARAMETER_RULES: dict[str, dict[str, Rule]] = {
         "eval_seed": SEED, "second_judge_epochs": COUNT, "copying_cells": partial(check_int, low=2),
         "cvae_run_dir": partial(check_path, optional=True), "seed_run_dirs": check_path_list,
     },
-    "05_explore": {**COMMON, "run_dir": check_path, "n_images": partial(check_int, low=1, high=N_TEST_IMAGES)},
+    "05_explore": {**COMMON, "run_dir": check_path, "n_images": partial(check_int, low=1, high=N_TEST_IMAGES),
+                   "cvae_run_dir": partial(check_path, optional=True)},
 }
 
 

@@ -22,7 +22,7 @@ from .judge import DigitClassifier, classify
 from .latent import active_units, decode_probabilities, encode_gaussian, kl_per_dimension
 from .model import VAE
 from .run import RunFolder
-from .sampling import CoursePriorSampler, DigitSampler, Sampler, load_saved_samplers
+from .sampling import ConditionalPriorSampler, CoursePriorSampler, DigitSampler, Sampler, load_saved_samplers
 
 __all__ = ["DigitExplorer", "open_explorer"]
 
@@ -148,8 +148,9 @@ class DigitExplorer:
     @one_thread()
     def __init__(self, model: VAE, judge: DigitClassifier, samplers: Mapping[str, Sampler],
                  cluster_sampler: DigitSampler, temperature: float, images: torch.Tensor, labels: torch.Tensor,
-                 seed: int = 0) -> None:
+                 seed: int = 0, conditional: VAE | None = None) -> None:
         self.model, self.judge, self.samplers, self.cluster_sampler = model, judge, dict(samplers), cluster_sampler
+        self.conditional = conditional  # the conditional VAE, drawn beside the sampler when the toggle is on
         self.images, self.labels = images, np.asarray(labels)
         mu, logvar = encode_gaussian(model, images)
         self.mu, self.sigma = mu, torch.exp(0.5 * logvar)
@@ -190,10 +191,15 @@ class DigitExplorer:
         self.seed = widgets.IntText(value=seed, description="seed", layout={"width": "160px"})
         self.new_draw = widgets.Button(description="new draw", icon="refresh")
         self.new_draw.on_click(lambda _: setattr(self.seed, "value", self.seed.value + 1))  # a draw is a seed
+        self.beside = widgets.Checkbox(
+            value=False, indent=False, disabled=self.conditional is None,
+            description="beside it: the conditional VAE (trained with the labels), same digit, T and seed"
+            if self.conditional is not None else "no conditional VAE in this project yet (runs/cvae)",
+            layout={"width": "560px"})
         self.digits_view = picture_widget()
-        self._on_change([self.digit, self.sampler, self.temperature, self.seed], self._draw_digits)
+        self._on_change([self.digit, self.sampler, self.temperature, self.seed, self.beside], self._draw_digits)
         controls = widgets.HBox([self.temperature, self.seed, self.new_draw])
-        return widgets.VBox([self.digit, self.sampler, controls, self.digits_view])
+        return widgets.VBox([self.digit, self.sampler, controls, self.beside, self.digits_view])
 
     def _dimensions_tab(self) -> widgets.Widget:
         self.start_from = widgets.ToggleButtons(options=["digit's mean code", "test image's code"],
@@ -252,7 +258,8 @@ class DigitExplorer:
         self._draw_dimensions()
 
     def picture_digits(self) -> Image.Image:
-        """Five samples of the chosen digit from the chosen sampler, each with the judge's verdict."""
+        """Five samples of the chosen digit from the chosen sampler, each with the judge's verdict; with the toggle
+        on, five from the conditional VAE below them (the same digit, temperature and seed)."""
         digit, sampler = self.digit.value, self.samplers[self.sampler.value]
         z = sampler.sample(digit, N_SAMPLES, torch.Generator().manual_seed(self.seed.value), self.temperature.value)
         images = decode_probabilities(self.model, z)
@@ -260,7 +267,15 @@ class DigitExplorer:
         right = sum(colour == GREEN for _, colour in captions)
         title = (f"{self.sampler.value}\ndigit {digit}, T = {self.temperature.value:.2f}, seed {self.seed.value}: "
                  f"{right} of {N_SAMPLES} judged {digit}")
-        return render_panel(title, [(f"row '{digit}'", images, captions)])
+        rows = [(f"row '{digit}'", images, captions)]
+        if self.beside.value and self.conditional is not None:
+            codes = ConditionalPriorSampler(self.conditional.z_dim).sample(
+                digit, N_SAMPLES, torch.Generator().manual_seed(self.seed.value), self.temperature.value)
+            drawn = decode_probabilities(self.conditional, codes, labels=torch.full((N_SAMPLES,), digit))
+            found = verdicts(self.judge, drawn, digit)
+            title += f"; conditional VAE: {sum(colour == GREEN for _, colour in found)} of {N_SAMPLES}"
+            rows.append(("conditional", drawn, found))
+        return render_panel(title, rows)
 
     def picture_dimensions(self) -> Image.Image:
         """The start code and the slider code decoded side by side."""
@@ -337,11 +352,12 @@ class DigitExplorer:
 
 
 def open_explorer(run_dir: str | os.PathLike, data_dir: str | os.PathLike | None = None, n_images: int = 2000,
-                  seed: int = 0) -> DigitExplorer:
+                  seed: int = 0, cvae_run_dir: str | os.PathLike | None = None) -> DigitExplorer:
     """Load a run folder's model, judge and the samplers notebook 04 saved, and the first ``n_images`` test images.
 
     Nothing is refitted, so the explorer is ready in seconds; the cluster's digit in the encode tab is the
-    chosen sampler's most responsible component.
+    chosen sampler's most responsible component. A finished conditional VAE in ``cvae_run_dir`` can be drawn
+    beside the sampler (the toggle in the first tab); without one the toggle is greyed out and says why.
     """
     run = RunFolder(run_dir)
     model, judge, saved = run.load_model(), DigitClassifier(), load_saved_samplers(run)
@@ -354,5 +370,7 @@ def open_explorer(run_dir: str | os.PathLike, data_dir: str | os.PathLike | None
         "course report's way: N(0, I) clamped to [-2, 2], digit ignored (rows only titled)":
             CoursePriorSampler(model.z_dim),
     }
+    cvae = RunFolder(cvae_run_dir) if cvae_run_dir is not None else None
+    conditional = cvae.load_model() if cvae is not None and cvae.finished else None
     return DigitExplorer(model, judge, samplers, saved.chosen, saved.temperature,
-                         test.images[:n_images], test.labels[:n_images], seed=seed)
+                         test.images[:n_images], test.labels[:n_images], seed=seed, conditional=conditional)
