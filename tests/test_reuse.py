@@ -74,3 +74,13 @@ def test_reuse_needs_the_same_key_and_intact_outputs(run_dir):
     (run_dir / vu.RunFolder.GENERATED).unlink()
     assert "is missing" in vu.reuse_verdict(record, key, [])
     assert vu.reuse_verdict(None, key, []) == "no complete execution recorded"
+
+
+def test_of_the_judges_folder_only_the_judges_enter_the_key(run_dir, tmp_path):
+    judges = tmp_path / "judges"
+    shutil.copytree(run_dir, judges)
+    before = _key(run_dir, judge_dir=str(judges))
+    (judges / vu.RunFolder.LATENT_METRICS).write_text("{}")  # that folder's own analysis, run again
+    assert _key(run_dir, judge_dir=str(judges)) == before
+    (judges / vu.RunFolder.JUDGE).write_bytes(b"another judge")
+    assert _key(run_dir, judge_dir=str(judges)) != before

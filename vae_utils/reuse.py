@@ -20,8 +20,14 @@ __all__ = ["REFERENCED_RUNS", "execution_key", "execution_record", "file_digest"
 
 KEY_FORMAT = 1  # raise when the key's ingredients change, so that no older record matches by accident
 PACKAGE_DIR = Path(__file__).resolve().parent
-# Parameters that name other run folders a notebook reads: their training and analysis files enter the key.
-REFERENCED_RUNS = ("judge_dir", "comparison_run_dir", "seed_run_dirs", "cvae_run_dir")
+# Parameters that name other run folders a notebook reads, and which of their files it reads: those enter the key.
+# Of the judge's folder only the judges count, so that analysing that folder again does not stale every other run.
+REFERENCED_RUNS = {
+    "judge_dir": (RunFolder.JUDGE, RunFolder.SECOND_JUDGE),
+    "comparison_run_dir": RunFolder.WRITTEN_BY["03_train"] + RunFolder.WRITTEN_BY["04_latent_space"],
+    "seed_run_dirs": RunFolder.WRITTEN_BY["03_train"] + RunFolder.WRITTEN_BY["04_latent_space"],
+    "cvae_run_dir": RunFolder.WRITTEN_BY["03_train"] + RunFolder.WRITTEN_BY["04_latent_space"],
+}
 
 
 def file_digest(path: str | os.PathLike) -> str:
@@ -63,10 +69,10 @@ def _input_files(notebook: str, parameters: Mapping[str, Any]) -> list[Path]:
     if own is not None:
         earlier = [name for name in RunFolder.WRITTEN_BY if name < notebook]
         files += RunFolder(own).files_written_by(earlier)
-    for name in REFERENCED_RUNS:
+    for name, read in REFERENCED_RUNS.items():
         for folder in _folders(parameters.get(name)):
             if own is None or folder.path != project_path(own):
-                files += folder.files_written_by(RunFolder.WRITTEN_BY)
+                files += [folder.file(file) for file in read if folder.has(file)]
     return files
 
 
