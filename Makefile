@@ -64,6 +64,7 @@ lab: venv
 benchmark: venv
 	$(PY) benchmarks/train_throughput.py
 	$(PY) benchmarks/notebook_times.py notebooks/04_latent_space.ipynb
+	$(PY) benchmarks/report_rebuild.py
 
 clean-report:
 	rm -rf report/*.ipynb report/report.pdf figures/*.png

@@ -152,6 +152,18 @@ FIGURES: dict[str, Callable[[], Figure]] = {
         _history(1250, validation=False, test_every=10), _original_log(), "The course protocol"),
     "plot_course_protocol, first epoch": lambda: vu.plot_course_protocol(
         _history(1, validation=False), _original_log(), "The course protocol"),
+    "plot_tradeoff, with references": lambda: vu.plot_tradeoff(
+        _comparison(), _comparison().iloc[3], references={
+            "real training digits": {"recall": 0.95, "accuracy": 0.995},
+            "reconstructions of test digits": {"recall": 0.9, "accuracy": 0.99}}),
+    "plot_seed_band": lambda: vu.plot_seed_band(
+        pd.DataFrame({f"runs/seed{i}": _history(231)["train_loss"].to_numpy() + 0.03 * i for i in range(4)},
+                     index=np.arange(1, 232)),
+        _original_log(), "4 runs of the main protocol and the course report's log"),
+    "plot_nearest_copies": lambda: vu.plot_nearest_copies(
+        {"ex-post sampler": vu.ClosestPairs(_images(1, 10)[0], _images(1, 10)[0], np.linspace(1, 2, 10)),
+         "conditional VAE": vu.ClosestPairs(_images(1, 10)[0], _images(1, 10)[0], np.linspace(1, 2, 10))},
+        "Generated digits nearest to a training image, above that image"),
 }
 
 

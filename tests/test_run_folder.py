@@ -226,3 +226,12 @@ def test_only_the_main_run_writes_into_figures_and_other_runs_write_aside(tmp_pa
         if aside.is_dir():
             aside.rmdir()
             aside.parent.rmdir()
+
+
+def test_a_folder_of_another_training_seed_is_refused_and_left_as_it_was(tmp_path, splits):
+    _finished_run(tmp_path, splits, seed=1)
+    before = {path.name: path.read_bytes() for path in tmp_path.iterdir()}
+    with pytest.raises(ValueError, match=r"seed: run folder has 1, parameters ask for 2") as error:
+        vu.RunFolder(tmp_path).plan(vu.TrainConfig(epochs=2, val_size=128, seed=2))
+    assert "another run_dir" in str(error.value) and "retrain=True" in str(error.value)
+    assert before == {path.name: path.read_bytes() for path in tmp_path.iterdir()}

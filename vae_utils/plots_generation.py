@@ -25,6 +25,7 @@ from .printsize import (
     TILE_IN,
     TRAIN_COLOR,
     figure_title,
+    grid_size,
     heatmap,
     message_figure,
     panel_title,
@@ -105,10 +106,10 @@ def plot_nearest_copies(closest: Mapping[str, Any], title: str) -> Figure:
         labels += [name, "nearest training image"]
     n = min(len(row) for row in rows)
     images = torch.stack([row[:n] for row in rows])
-    width = min(FIGURE_WIDTH_IN, 1.9 + n * TILE_IN)
-    fig, ax = subplots(len(rows) * TILE_IN + 1.1, width_in=width)
+    width, height = grid_size(len(rows), n, margin_w=2.0, margin_h=1.1)
+    fig, ax = subplots(height, width_in=width)
     show_mosaic(ax, images, [wrap(label, 1.7, plt.rcParams["ytick.labelsize"]) for label in labels], None)
-    ax.set_xlabel("generated digits ordered by pixel distance to their nearest training image, nearest first")
+    ax.set_xlabel("nearest to a training image first")
     figure_title(fig, title)
     trim_to_images(fig, [ax])
     return fig
