@@ -1,136 +1,79 @@
 #!/usr/bin/env python
-"""Merge the executed report notebooks into one code-free document and render it to PDF with nbconvert.
+"""Render the paper: ``report/paper.md`` with its named values filled in, the figures it names and the tables the
+executed notebooks showed, to ``report/report.pdf`` through nbconvert's LaTeX exporter.
 
-nbconvert converts one notebook at a time and shows code; a reader wants one course report: a title page with the
-abstract, the notebooks' sections in order, references, then an appendix, and no program output anywhere.
+The words live in ``report/paper.md``, where an author reads and revises the paper as a whole; Python computes and
+formats the values it names (``vae_utils.paper_values``, read from the run folders' results) and draws the figures
+and tables (the notebooks). What ``paper.md`` may hold besides Markdown with ``$math$``:
 
-Conventions the notebooks follow (see README, "How the report is built"):
-* a figure's caption travels in its output's metadata (``vae_utils.save_and_show``); a table's in its LaTeX;
-* ``@fig:name`` and ``@tbl:name`` in markdown become "Figure n" / "Table n" references;
-* cell tags: ``report-skip`` / ``remove-cell`` leave a cell out, ``remove-output`` keeps nothing of a code cell,
-  ``appendix`` moves a cell behind the references, ``abstract`` puts a cell's markdown output on the title page;
-* any printed text that is still left is an error: what a reader needs is a sentence or a table, not a print.
+* ``{{ name }}``: a named value; ``{% if name %} ... {% endif %}``: words that depend on a result (Jinja2). A name
+  that no result defines stops the build and is named.
+* ``![caption](figures/file.png){#fig:name}`` alone on a line: a numbered figure with that caption.
+* ``: caption {#tbl:name}`` alone on a line: the table a notebook showed under the label ``tbl:name``, with this
+  caption (``vae_utils.show_table`` keeps the table's cells in its output's metadata).
+* ``@fig:name``, ``@tbl:name``, ``@eq:name``: "Figure n", "Table n", "(n)"; ``\\begin{equation} ... \\label{eq:name}``
+  for a numbered equation.
+* ``# Abstract {-}`` goes under the title; ``# Appendix {-}`` starts the appendix (its sections lettered), which
+  follows the references.
+
+The PDF is written atomically; so is ``report.ipynb`` beside it, the document nbconvert rendered.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import datetime as dt
 import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
+import jinja2
 import nbformat
-from nbconvert.preprocessors import Preprocessor, TagRemovePreprocessor
+import pandas as pd
 from nbformat import NotebookNode
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
+import vae_utils as vu  # noqa: E402  (the project's values and tables)
 from vae_utils.paths import write_bytes  # noqa: E402  (the project's one atomic writer)
 
 TEMPLATE_DIR = REPO_ROOT / "report" / "template"
 INSTALL_HINT = "bash scripts/install_pdf_tools.sh"
 DEFAULT_TITLE = "A convolutional VAE for MNIST"
-# ``text/plain`` results that are only object reprs, left by a cell that ends with a plotting call.
-JUNK_REPR = re.compile(r"^\s*(\[?\s*<[^<>]*(at 0x[0-9a-fA-F]+|object)>.*|<Figure size [^>]*>|(Text|Legend)\(.*\))\s*$",
-                       re.DOTALL)
+REPORT_NOTEBOOKS = [REPO_ROOT / "report" / f"{name}.ipynb" for name in
+                    ("01_data_exploration", "02_model_summary", "03_train", "04_latent_space")]
+
+FIGURE_LINE = re.compile(r"^!\[(?P<caption>.+)\]\((?P<path>[^)\s]+)\)\{#(?P<label>fig:[\w-]+)\}\s*$")
+TABLE_LINE = re.compile(r"^: (?P<caption>.+?)\s*\{#(?P<label>tbl:[\w-]+)\}\s*$")
+HEADING = re.compile(r"^#\s+(?P<title>.+?)\s*(\{-\})?\s*$")
+CROSS_REFERENCE = re.compile(r"@(fig|tbl|eq):([A-Za-z0-9][\w-]*)")
+REFERENCE_COMMANDS = {"fig": "figref", "tbl": "tabref", "eq": "eqref"}
 
 
 class ReportBuildError(RuntimeError):
-    """A problem the user can fix (missing tool or file, LaTeX error); printed without a traceback."""
-
-
-CROSS_REFERENCE = re.compile(r"@(fig|tbl):([A-Za-z0-9][\w-]*)")
-REFERENCE_COMMANDS = {"fig": "figref", "tbl": "tabref"}
-
-
-class DropNoisePreprocessor(Preprocessor):
-    """Drop what does not belong on paper: stderr (warnings, progress bars) and bare object reprs.
-
-    HTML is removed where a LaTeX form exists, so tables reach the PDF as the LaTeX ``show_table`` wrote.
-    """
-
-    def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int) -> tuple[NotebookNode, dict]:
-        if cell.cell_type == "code":
-            cell.outputs = [self._clean(out) for out in cell.outputs if not self._is_noise(out)]
-        return cell, resources
-
-    @staticmethod
-    def _is_noise(output: NotebookNode) -> bool:
-        if output.output_type == "stream":
-            return output.name == "stderr" or not output.text.strip()
-        data = output.get("data", {})
-        return set(data) == {"text/plain"} and bool(JUNK_REPR.match(data["text/plain"]))
-
-    @staticmethod
-    def _clean(output: NotebookNode) -> NotebookNode:
-        data = output.get("data", {})
-        if "text/latex" in data:
-            data.pop("text/html", None)
-        return output
-
-
-def clean_notebook(nb: NotebookNode, name: str = "notebook") -> NotebookNode:
-    """Apply nbconvert's tag preprocessor and ours; code cells left without output are dropped.
-
-    Printed text that survives is refused (``ReportBuildError`` naming the notebook and cell): a course report
-    carries sentences and tables, and a print either becomes one of those or is tagged out of the PDF.
-    """
-    resources: dict[str, Any] = {}
-    tags = TagRemovePreprocessor(
-        remove_cell_tags={"parameters", "injected-parameters", "remove-cell", "report-skip"},
-        remove_all_outputs_tags={"remove-output"},
-    )
-    for preprocessor in (tags, DropNoisePreprocessor()):
-        nb, resources = preprocessor.preprocess(nb, resources)
-    nb.cells = [c for c in nb.cells if c.cell_type != "code" or c.outputs]
-    for index, cell in enumerate(nb.cells):
-        leftover = next((text for text in map(_program_text, cell.get("outputs", [])) if text), None)
-        if leftover:
-            first_line = leftover.strip().splitlines()[0][:80]
-            raise ReportBuildError(
-                f"{name}, cell {index} ({cell.source.strip().splitlines()[0][:60]!r}) prints {first_line!r} into the "
-                "report: turn it into a sentence or table (vu.show_markdown / vu.show_table), or tag the cell "
-                "remove-output if only a notebook user needs it")
-    return nb
-
-
-def _program_text(output: NotebookNode) -> str:
-    """The printed text of an output (stdout, or a result shown only as plain text); empty for figures and tables."""
-    if output.output_type == "stream":
-        return output.text
-    if output.output_type == "error":
-        return f"{output.ename}: {output.evalue}"
-    data = output.get("data", {})
-    return data["text/plain"] if set(data) == {"text/plain"} else ""
+    """A problem the user can fix (missing tool, file, value or table; a LaTeX error); printed without a traceback."""
 
 
 def link_references(text: str) -> str:
-    """``@fig:name`` / ``@tbl:name`` to the LaTeX commands printing "Figure n" / "Table n" (defined in the template)."""
+    """``@fig:name`` / ``@tbl:name`` / ``@eq:name`` to the LaTeX commands printing "Figure n" / "Table n" / "(n)"."""
     return CROSS_REFERENCE.sub(lambda m: f"\\{REFERENCE_COMMANDS[m.group(1)]}{{{m.group(1)}:{m.group(2)}}}", text)
 
 
-def _link_cell(cell: NotebookNode) -> None:
-    """Cross references in a markdown cell and in markdown a code cell displayed."""
-    if cell.cell_type == "markdown":
-        cell.source = link_references(cell.source)
-    for output in cell.get("outputs", []):
-        data = output.get("data", {})
-        if "text/markdown" in data:
-            data["text/markdown"] = link_references(data["text/markdown"])
-
-
 def markdown_to_latex(text: str) -> str:
-    """Markdown (with $math$) as LaTeX, through pandoc as nbconvert converts markdown cells."""
+    """Markdown (with $math$) as LaTeX, through pandoc as nbconvert converts markdown cells. A caption that starts
+    with '(a)' stays text, never a list."""
     from nbconvert.filters.pandoc import convert_pandoc
 
-    return convert_pandoc(link_references(text), "markdown+tex_math_double_backslash", "latex")
+    return convert_pandoc(link_references(text), "markdown-fancy_lists-example_lists+tex_math_double_backslash",
+                          "latex").strip()
 
 
 def split_front_matter(text: str) -> tuple[dict[str, str], str]:
-    """Split an optional ``---`` header of flat ``key: value`` lines (title, author) off a markdown file."""
+    """Split an optional ``---`` header of flat ``key: value`` lines (title, author, original) off the paper."""
     match = re.match(r"\A---\s*\n(.*?)\n---\s*(\n|\Z)", text, re.DOTALL)
     if not match:
         return {}, text
@@ -142,71 +85,125 @@ def split_front_matter(text: str) -> tuple[dict[str, str], str]:
     return meta, text[match.end():]
 
 
+def fill_values(text: str, values: Mapping[str, Any], source: str = "report/paper.md") -> str:
+    """The paper with every ``{{ name }}`` and ``{% if %}`` resolved; an undefined name is an error naming it.
+
+    Jinja's comment marker ``{#`` would swallow pandoc's ``{#fig:...}`` labels, so comments are ``{=# ... #=}``.
+    """
+    environment = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                                     comment_start_string="{=#", comment_end_string="#=}")
+    try:
+        return environment.from_string(text).render(**values)
+    except jinja2.UndefinedError as error:
+        raise ReportBuildError(f"{source} names a value no result defines ({error.message}); add it to "
+                               "vae_utils.paper_values or correct the name") from error
+    except jinja2.TemplateSyntaxError as error:
+        raise ReportBuildError(f"{source}, line {error.lineno}: {error.message}") from error
+
+
+def harvest_tables(notebooks: Sequence[NotebookNode]) -> dict[str, dict[str, Any]]:
+    """Every table the notebooks showed with a label (``vu.show_table``'s ``report_table`` metadata), by label."""
+    tables = {}
+    for nb in notebooks:
+        for cell in nb.cells:
+            for output in cell.get("outputs", []):
+                shape = output.get("metadata", {}).get("report_table")
+                if shape and shape.get("label"):
+                    tables[shape["label"]] = shape
+    return tables
+
+
 def read_notebook(path: Path) -> NotebookNode:
-    """Read one executed notebook, or fail with its name."""
+    """Read one executed notebook, or fail naming it and the command that makes it."""
     if not path.is_file():
-        raise ReportBuildError(f"notebook not found: {path} (run `make notebooks` first)")
+        raise ReportBuildError(f"executed notebook not found: {path} (run `make notebooks` first)")
     return nbformat.read(path, as_version=4)
 
 
-def _has_tag(cell: NotebookNode, tag: str) -> bool:
-    return tag in cell.get("metadata", {}).get("tags", [])
+def figure_cell(caption: str, path: str, label: str, root: Path) -> NotebookNode:
+    """A figure as the template draws it: a PNG output whose metadata holds the caption and label."""
+    file = root / path
+    if not file.is_file():
+        raise ReportBuildError(f"figure {label} names {path}, which does not exist (run `make notebooks` first)")
+    output = nbformat.v4.new_output("display_data", data={
+        "image/png": base64.b64encode(file.read_bytes()).decode("ascii"), "text/plain": caption},
+        metadata={"caption": caption, "label": label})
+    return nbformat.v4.new_code_cell("", outputs=[output])
 
 
-def _markdown_output(cell: NotebookNode) -> str:
-    """The markdown a code cell displayed (the abstract is computed from the results, not typed)."""
-    texts = [o["data"]["text/markdown"] for o in cell.get("outputs", []) if "text/markdown" in o.get("data", {})]
-    return "\n\n".join(texts) if cell.cell_type == "code" else cell.source
+def table_cell(caption: str, label: str, tables: Mapping[str, Mapping[str, Any]]) -> NotebookNode:
+    """A table the notebooks showed, with the paper's caption, as raw LaTeX (the layout of ``vu.table_latex``)."""
+    if label not in tables:
+        known = ", ".join(sorted(tables)) or "none"
+        raise ReportBuildError(f"the paper places table {label}, which no executed notebook showed (shown: {known})")
+    shape = tables[label]
+    frame = pd.DataFrame(shape["rows"], columns=shape["columns"])
+    latex = vu.table_latex(frame, markdown_to_latex(caption), shape.get("column_format"), label,
+                           bool(shape.get("landscape")), caption_is_latex=True)
+    return nbformat.v4.new_raw_cell(latex, metadata={"raw_mimetype": "text/latex"})
 
 
-def merge_notebooks(notebooks: Sequence[NotebookNode], intro: str, meta: dict[str, str], references: str = "",
-                    names: Sequence[str] | None = None) -> NotebookNode:
-    """One document: intro, every kept cell in order, references, then an appendix of the cells tagged ``appendix``.
-
-    A cell tagged ``abstract`` goes to the title page (``metadata.abstract_latex``), not into the body. Cell ids
-    are renumbered so copies cannot collide.
-    """
-    merged = nbformat.v4.new_notebook()
-    if notebooks:
-        merged.metadata.update({k: notebooks[0].metadata[k] for k in ("kernelspec", "language_info")
-                                if k in notebooks[0].metadata})
-    merged.metadata["title"] = meta.get("title", DEFAULT_TITLE)
-    merged.metadata["authors"] = [{"name": meta["author"]}] if meta.get("author") else []
+def paper_notebook(text: str, meta: Mapping[str, str], tables: Mapping[str, Mapping[str, Any]], references: str,
+                   root: Path = REPO_ROOT) -> NotebookNode:
+    """The filled-in paper as a notebook nbconvert can render: markdown cells, figure outputs and raw LaTeX tables,
+    the abstract in the metadata, the references before the appendix."""
+    document = nbformat.v4.new_notebook()
+    document.metadata["title"] = meta.get("title", DEFAULT_TITLE)
+    document.metadata["authors"] = [{"name": meta["author"]}] if meta.get("author") else []
     if meta.get("original"):
-        merged.metadata["original_latex"] = markdown_to_latex(meta["original"])
+        document.metadata["original_latex"] = markdown_to_latex(meta["original"])
     today = dt.date.today()
-    merged.metadata["date"] = f"{today.day} {today:%B %Y}"
-    if intro.strip():
-        merged.cells.append(nbformat.v4.new_markdown_cell(intro.strip() + "\n", id="intro"))
-    appendix = []
-    names = list(names) if names is not None else [f"notebook {i}" for i in range(1, len(notebooks) + 1)]
-    for nb_index, (nb, name) in enumerate(zip(notebooks, names), start=1):
-        for cell_index, cell in enumerate(clean_notebook(nb, name).cells):
-            cell["id"] = f"nb{nb_index}-c{cell_index}"
-            _link_cell(cell)
-            if _has_tag(cell, "abstract"):
-                merged.metadata["abstract_latex"] = markdown_to_latex(_markdown_output(cell))
-            elif _has_tag(cell, "appendix"):
-                appendix.append(cell)
-            else:
-                merged.cells.append(cell)
+    document.metadata["date"] = meta.get("date") or f"{today.day} {today:%B %Y}"
+    cells: list[NotebookNode] = []
+    appendix: list[NotebookNode] = []
+    target, section, lines = cells, "", []
+
+    def flush() -> None:
+        body = "\n".join(lines).strip()
+        if body and section == "abstract":
+            document.metadata["abstract_latex"] = markdown_to_latex(body)
+        elif body:
+            target.append(nbformat.v4.new_markdown_cell(link_references(body) + "\n"))
+        lines.clear()
+
+    for line in text.splitlines():
+        heading, figure, table = HEADING.match(line), FIGURE_LINE.match(line), TABLE_LINE.match(line)
+        if heading and heading.group("title").lower() in ("abstract", "appendix"):
+            flush()
+            section = heading.group("title").lower()
+            if section == "appendix":
+                target = appendix
+            continue
+        if heading and section == "abstract":
+            flush()
+            section = "body"
+        if figure:
+            flush()
+            target.append(figure_cell(figure["caption"], figure["path"], figure["label"], root))
+        elif table:
+            flush()
+            target.append(table_cell(table["caption"], table["label"], tables))
+        else:
+            lines.append(line)
+    flush()
     if references.strip():
-        merged.cells.append(nbformat.v4.new_markdown_cell(link_references(references.strip()) + "\n",
-                                                          id="references"))
+        cells.append(nbformat.v4.new_markdown_cell(link_references(references.strip()) + "\n"))
     if appendix:
-        merged.cells.append(nbformat.v4.new_raw_cell("\\appendix", id="appendix-start",
-                                                     metadata={"raw_mimetype": "text/latex"}))
-        merged.cells.extend(appendix)
-    nbformat.validate(merged)
-    return merged
+        cells.append(nbformat.v4.new_raw_cell("\\appendix", metadata={"raw_mimetype": "text/latex"}))
+        cells.extend(appendix)
+    document.cells = cells
+    for index, cell in enumerate(document.cells):
+        cell["id"] = f"paper-{index}"
+    nbformat.validate(document)
+    return document
 
 
-def read_markdown(path: Path | None) -> str:
-    """A markdown file's text ("" when not given), or fail naming it."""
+def read_text(path: Path | None) -> str:
+    """A text file's contents ("" when not given), or fail naming it."""
     if path is None:
         return ""
     if not path.is_file():
-        raise ReportBuildError(f"markdown file not found: {path}")
+        raise ReportBuildError(f"file not found: {path}")
     return path.read_text(encoding="utf-8")
 
 
@@ -234,13 +231,13 @@ def make_exporter(latex_only: bool = False) -> Any:
     cls = LatexExporter if latex_only else ReportPDFExporter
     exporter = cls(config=config, extra_template_basedirs=[str(TEMPLATE_DIR.parent)], template_name=TEMPLATE_DIR.name)
     if not latex_only:
-        exporter.latex_count = 2  # two xelatex runs settle references and table numbers
+        exporter.latex_count = 2  # two xelatex runs settle references and numbers
         exporter.latex_command = ["xelatex", "-interaction=nonstopmode", "-halt-on-error", "{filename}"]
     return exporter
 
 
 def render_pdf(nb: NotebookNode, output: Path) -> bytes:
-    """PDF bytes of the merged notebook; on a LaTeX error the source goes to report/build/ and the errors are shown."""
+    """PDF bytes of the paper; on a LaTeX error the source goes to report/build/ and the errors are shown."""
     from nbconvert.exporters.pdf import LatexFailed
 
     resources = {"metadata": {"name": "report", "path": str(output.parent.resolve())}}
@@ -248,28 +245,55 @@ def render_pdf(nb: NotebookNode, output: Path) -> bytes:
         return make_exporter().from_notebook_node(nb, resources=dict(resources))[0]
     except LatexFailed as error:
         tex = output.parent / "build" / "report.tex"
-        write_bytes(tex, make_exporter(latex_only=True).from_notebook_node(nb, resources=dict(resources))[0].encode())
+        write_bytes(tex, make_exporter(latex_only=True).from_notebook_node(nb, resources=dict(resources))[0]
+                       .encode())
         errors = [line for line in error.output.splitlines() if line.startswith("!")] or error.output.splitlines()[-20:]
         raise ReportBuildError("xelatex failed:\n" + "\n".join(errors) + f"\nThe LaTeX source is in {tex}.") from error
 
 
+def source_commit() -> str:
+    """The commit the paper is built from (with '+ uncommitted changes' when the tree differs), or 'unknown'."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + (" with uncommitted changes" if dirty else "")
+
+
+def build(paper: Path, notebooks: Sequence[Path], references: Path | None, output: Path,
+          values: Mapping[str, Any]) -> NotebookNode:
+    """Fill in, assemble and render the paper; ``report.ipynb`` and the PDF appear only when complete."""
+    meta, text = split_front_matter(read_text(paper))
+    filled = fill_values(text, values, str(paper))
+    tables = harvest_tables([read_notebook(path) for path in notebooks])
+    document = paper_notebook(filled, meta, tables, read_text(references))
+    write_bytes(output.with_suffix(".ipynb"), nbformat.writes(document).encode("utf-8"))
+    write_bytes(output, render_pdf(document, output))
+    return document
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Merge, write report.ipynb beside the PDF, render the PDF; each file appears only when complete."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--notebooks", nargs="+", required=True, type=Path, help="executed notebooks, in order")
-    parser.add_argument("--intro", type=Path, help="markdown file that becomes the first section")
-    parser.add_argument("--references", type=Path, help="markdown file placed after the last notebook")
+    """Parse arguments, compute the values from the run folders, build; a user's problem is one line, exit 2."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--paper", type=Path, default=REPO_ROOT / "report" / "paper.md")
+    parser.add_argument("--notebooks", nargs="+", type=Path, default=REPORT_NOTEBOOKS,
+                        help="executed notebooks whose labelled tables the paper places")
+    parser.add_argument("--references", type=Path, default=REPO_ROOT / "report" / "references.md")
     parser.add_argument("--output", type=Path, default=REPO_ROOT / "report" / "report.pdf", help="PDF to write")
+    parser.add_argument("--main-run", default=vu.MAIN_RUN_DIR)
+    parser.add_argument("--protocol-run", default="runs/course_protocol")
+    parser.add_argument("--seed-runs", nargs="*", default=["runs/seed1", "runs/seed2", "runs/seed3"])
+    parser.add_argument("--cvae-run", default="runs/cvae")
     args = parser.parse_args(argv)
     try:
         require_toolchain()
-        meta, intro = split_front_matter(read_markdown(args.intro))
-        merged = merge_notebooks([read_notebook(path) for path in args.notebooks], intro, meta,
-                                 read_markdown(args.references), names=[path.name for path in args.notebooks])
-        write_bytes(args.output.with_suffix(".ipynb"), nbformat.writes(merged).encode("utf-8"))
-        pdf = render_pdf(merged, args.output)
-        write_bytes(args.output, pdf)
-        print(f"wrote {args.output} ({len(pdf) / 1024:.0f} KiB, {len(merged.cells)} cells)")
+        values = vu.paper_values(args.main_run, args.protocol_run, args.seed_runs, args.cvae_run,
+                                 commit=source_commit())
+        document = build(args.paper, args.notebooks, args.references, args.output, values)
+        print(f"wrote {args.output} ({args.output.stat().st_size / 1024:.0f} KiB, {len(document.cells)} blocks)")
         return 0
     except ReportBuildError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -91,7 +91,10 @@ def run_notebook(name: str, output_dir: Path, given: dict[str, Any], work_dir: P
     folder = vu.RunFolder(parameters.get("run_dir", record_dir))
     final = output_dir.resolve() / f"{name}.ipynb"
     required = [final] if keep_notebook else []
-    verdict = vu.reuse_verdict(folder.read_execution(name), vu.execution_key(source, parameters), required)
+    # The key is taken before executing: it names the inputs the execution saw (a training run changes its own
+    # weights, so it is executed once more next time, then reused).
+    key = vu.execution_key(source, parameters)
+    verdict = vu.reuse_verdict(folder.read_execution(name), key, required)
     if verdict is None:
         print(f"{name} on {folder.shown}: reused (notebook, code, parameters and the run folders it reads are "
               "unchanged)", flush=True)
@@ -101,7 +104,7 @@ def run_notebook(name: str, output_dir: Path, given: dict[str, Any], work_dir: P
     execute(name, final, parameters, work_dir)
     figures = [path for path in (ROOT / "figures").glob("*.png") if path.stat().st_mtime >= started]
     outputs = [*required, *folder.files_written_by([name]), *(figures if keep_notebook else [])]
-    folder.write_execution(name, vu.execution_record(vu.execution_key(source, parameters), outputs))
+    folder.write_execution(name, vu.execution_record(key, outputs))
     return final
 
 

@@ -184,7 +184,7 @@ def test_sampler_family_shares_the_fits_and_the_untied_prior_is_scored_only_at_t
     fits = vu.fit_cluster_family(latents, labels, [10, 12], seed=0)
     samplers = vu.build_samplers(latents, labels, fits, vu.fit_mixture(latents, 10, seed=0), min_purity=0.9)
     assert isinstance(samplers[0], vu.CoursePriorSampler)
-    assert [s.name for s in samplers[1:3]] == ["k-means k = 10", "k-means k = 12"]
+    assert [s.name for s in samplers[1:3]] == ["k-means 10", "k-means 12"]
     assert all(isinstance(s, vu.DigitSampler) for s in samplers[1:])
     torch.manual_seed(0)
     judge = vu.DigitClassifier().eval()
@@ -192,7 +192,7 @@ def test_sampler_family_shares_the_fits_and_the_untied_prior_is_scored_only_at_t
     comparison = vu.compare_samplers(vu.VAE(), judge, [samplers[0], samplers[1]], [0.5, 1.0], n_per_digit=7,
                                      seed=1, reference=reference)
     assert list(zip(comparison["sampler"], comparison["temperature"], comparison["tied to digits"])) == [
-        (samplers[0].name, 1.0, False), ("k-means k = 10", 0.5, True), ("k-means k = 10", 1.0, True)]
+        (samplers[0].name, 1.0, False), ("k-means 10", 0.5, True), ("k-means 10", 1.0, True)]
     assert comparison["min_accuracy"].between(0, 1).all()
 
 
@@ -330,3 +330,16 @@ def _latent_arguments(quality, chosen):
                 comparison=pd.DataFrame(), chosen=chosen, quality=quality, prior_quality=quality,
                 real_quality=quality, n_judged=6, elbo={"loss": 100.0}, iw_nll=99.0, iw_samples=10,
                 likelihood_images=64, active_units=3)
+
+
+def test_class_agnostic_frechet_pools_the_digits(small_train_images):
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    judge = vu.DigitClassifier().eval()
+    reference = vu.real_features(judge, small_train_images)
+    shuffled = small_train_images.images[torch.randperm(640, generator=torch.Generator().manual_seed(0))]
+    rows = shuffled[:600].reshape(10, 60, 1, 28, 28)  # real digits, but row d is not digit d
+    pooled = vu.class_agnostic_frechet(judge, rows, reference)
+    per_digit = vu.generation_quality(judge, rows, reference)
+    assert vu.class_agnostic_frechet(judge, small_train_images.images, reference) == pytest.approx(0.0, abs=1e-6)
+    assert pooled < per_digit.loc[per_digit["digit"] == "mean", "frechet"].item()

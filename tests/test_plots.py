@@ -75,8 +75,7 @@ def _sweep(ks: tuple[int, ...] = (10, 20, 50, 100, 200)) -> pd.DataFrame:
 
 def _comparison() -> pd.DataFrame:
     """A ``compare_samplers`` table with the real sampler names (long ones included) and six temperatures."""
-    names = ["course report's way: N(0, I) clamped to [-2, 2], rows titled 0-9", "k-means k = 10",
-             "k-means k = 200, clusters >= 90% pure", "Gaussian mixture, 100 components, >= 90% pure"]
+    names = ["clamped prior", "k-means 10", "k-means 200, 90%-pure", "mixture 100, 90%-pure"]
     rows = []
     for i, name in enumerate(names):
         for t in ([1.0] if i == 0 else [0.5, 0.6, 0.7, 0.8, 0.9, 1.0]):

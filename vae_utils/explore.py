@@ -367,7 +367,7 @@ def open_explorer(run_dir: str | os.PathLike, data_dir: str | os.PathLike | None
     samplers = {
         f"chosen: {saved.chosen.name}, T = {saved.temperature:g}": saved.chosen,
         saved.kmeans.name: saved.kmeans,
-        "course report's way: N(0, I) clamped to [-2, 2], digit ignored (rows only titled)":
+        "clamped prior (the course report's way: N(0, I) clamped to [-2, 2], the digit only a row title)":
             CoursePriorSampler(model.z_dim),
     }
     cvae = RunFolder(cvae_run_dir) if cvae_run_dir is not None else None

@@ -41,17 +41,18 @@ def format_table(df: pd.DataFrame, float_digits: int = 2) -> pd.DataFrame:
 
 
 def table_latex(text: pd.DataFrame, caption: str, column_format: str | None = None, label: str | None = None,
-                landscape: bool = False) -> str:
+                landscape: bool = False, caption_is_latex: bool = False) -> str:
     """A booktabs table that cannot leave the page: non-floating ([H]), caption bound to it, fitted to the text.
 
     Set in \\small (10 pt); only a table wider than the text is shrunk, and the report's PDF check refuses any
     text below 8 pt, so a table too wide for that must be split or moved to the landscape appendix.
+    ``caption_is_latex``: the caption is LaTeX already (the paper's, converted by pandoc), not plain text.
     """
     tabular = text.to_latex(index=False, escape=True, column_format=column_format)
     label_line = f"\\label{{{label}}}\n" if label else ""
     table = (
         "\\begin{table}[H]\n\\centering\\small\n"
-        f"\\caption{{{caption.translate(_LATEX_SPECIALS)}}}\n{label_line}"
+        f"\\caption{{{caption if caption_is_latex else caption.translate(_LATEX_SPECIALS)}}}\n{label_line}"
         "\\begin{adjustbox}{max width=\\linewidth, max totalheight=0.8\\textheight}\n"
         f"{tabular}\\end{{adjustbox}}\n\\end{{table}}\n"
     )
@@ -68,11 +69,15 @@ def show_table(df: pd.DataFrame, caption: str, float_digits: int = 2, column_for
     from IPython.display import display
 
     text = format_table(df, float_digits)
+    # The formatted cells travel in the output's metadata too: the paper (report/paper.md) places the table by its
+    # label with a caption of its own words.
+    shape = {"label": label, "columns": list(text.columns), "rows": text.values.tolist(),
+             "column_format": column_format, "landscape": landscape}
     display({
         "text/html": f"<p><b>{caption}</b></p>" + text.to_html(index=False),
         "text/latex": table_latex(text, caption, column_format, label, landscape),
         "text/plain": f"{caption}\n{text.to_string(index=False)}",
-    }, raw=True)
+    }, metadata={"report_table": shape}, raw=True)
 
 
 def show_markdown(text: str) -> None:

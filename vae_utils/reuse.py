@@ -26,7 +26,7 @@ REFERENCED_RUNS = {
     "judge_dir": (RunFolder.JUDGE, RunFolder.SECOND_JUDGE),
     "comparison_run_dir": RunFolder.WRITTEN_BY["03_train"] + RunFolder.WRITTEN_BY["04_latent_space"],
     "seed_run_dirs": RunFolder.WRITTEN_BY["03_train"] + RunFolder.WRITTEN_BY["04_latent_space"],
-    "cvae_run_dir": RunFolder.WRITTEN_BY["03_train"] + RunFolder.WRITTEN_BY["04_latent_space"],
+    "cvae_run_dir": RunFolder.WRITTEN_BY["03_train"],  # its analysis is written by the main analysis itself
 }
 
 

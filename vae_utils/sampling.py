@@ -111,7 +111,7 @@ class CoursePriorSampler:
 
     tied_to_digits: ClassVar[bool] = False
     z_dim: int
-    name: str = "course report's way: N(0, I) clamped to [-2, 2], rows titled 0-9"
+    name: str = "clamped prior"  # the report's table of samplers says what each short name stands for
     clamp: float = 2.0
 
     def missing_digits(self) -> list[int]:
@@ -135,7 +135,7 @@ class ConditionalPriorSampler:
 
     tied_to_digits: ClassVar[bool] = True
     z_dim: int
-    name: str = "conditional VAE: N(0, T^2 I) decoded with the label"
+    name: str = "conditional VAE"
 
     def missing_digits(self) -> list[int]:
         """None: every digit is one of the decoder's labels."""
@@ -190,7 +190,7 @@ def fit_cluster_sampler(
             covariances[cluster] += np.cov(members, rowvar=False)
     purity = cluster_purity(ids, labels, fit.k)
     weights = _drop_impure(sizes, purity, fit.cluster_to_digit, min_purity) if min_purity > 0 else sizes
-    name = f"k-means k = {fit.k}" + (f", clusters >= {min_purity:.0%} pure" if min_purity > 0 else "")
+    name = f"k-means {fit.k}" + (f", {min_purity:.0%}-pure" if min_purity > 0 else "")
     return DigitSampler(
         name=name,
         means=torch.from_numpy(means).float(),
@@ -267,7 +267,7 @@ def mixture_sampler(
     weights = mixture.weights_ * (to_digit >= 0)
     if min_purity > 0:
         weights = _drop_impure(weights, cluster_purity(ids, labels, k), to_digit, min_purity)
-    name = f"Gaussian mixture, {k} components" + (f", >= {min_purity:.0%} pure" if min_purity > 0 else "")
+    name = f"mixture {k}" + (f", {min_purity:.0%}-pure" if min_purity > 0 else "")
     return DigitSampler(
         name=name,
         means=torch.from_numpy(mixture.means_).float(),
