@@ -41,9 +41,11 @@ notebooks: venv
 pdf-tools:
 	bash scripts/install_pdf_tools.sh
 
+# The paper: report/paper.md with its values from the run folders, the figures and the notebooks' tables.
 pdf: venv pdf-tools
-	$(PY) scripts/build_report.py --notebooks $(addprefix report/,$(addsuffix .ipynb,$(NOTEBOOKS))) \
-		--intro report/intro.md --references report/references.md --output report/report.pdf
+	$(PY) scripts/build_report.py --paper report/paper.md --references report/references.md \
+		--notebooks $(addprefix report/,$(addsuffix .ipynb,$(NOTEBOOKS))) --output report/report.pdf \
+		--main-run $(RUN_DIR)
 
 report: notebooks pdf
 

@@ -120,9 +120,12 @@ def read_notebook(path: Path) -> NotebookNode:
     return nbformat.read(path, as_version=4)
 
 
-def figure_cell(caption: str, path: str, label: str, root: Path) -> NotebookNode:
-    """A figure as the template draws it: a PNG output whose metadata holds the caption and label."""
-    file = root / path
+def figure_cell(caption: str, path: str, label: str, figures_dir: Path) -> NotebookNode:
+    """A figure as the template draws it: a PNG output whose metadata holds the caption and label.
+
+    The paper names figures as ``figures/<file>``; they are read from ``figures_dir`` (the main run's ``figures/``,
+    or a smoke build's folder)."""
+    file = figures_dir / Path(path).relative_to("figures") if path.startswith("figures/") else REPO_ROOT / path
     if not file.is_file():
         raise ReportBuildError(f"figure {label} names {path}, which does not exist (run `make notebooks` first)")
     output = nbformat.v4.new_output("display_data", data={
@@ -144,7 +147,7 @@ def table_cell(caption: str, label: str, tables: Mapping[str, Mapping[str, Any]]
 
 
 def paper_notebook(text: str, meta: Mapping[str, str], tables: Mapping[str, Mapping[str, Any]], references: str,
-                   root: Path = REPO_ROOT) -> NotebookNode:
+                   figures_dir: Path = REPO_ROOT / "figures") -> NotebookNode:
     """The filled-in paper as a notebook nbconvert can render: markdown cells, figure outputs and raw LaTeX tables,
     the abstract in the metadata, the references before the appendix."""
     document = nbformat.v4.new_notebook()
@@ -179,7 +182,7 @@ def paper_notebook(text: str, meta: Mapping[str, str], tables: Mapping[str, Mapp
             section = "body"
         if figure:
             flush()
-            target.append(figure_cell(figure["caption"], figure["path"], figure["label"], root))
+            target.append(figure_cell(figure["caption"], figure["path"], figure["label"], figures_dir))
         elif table:
             flush()
             target.append(table_cell(table["caption"], table["label"], tables))
@@ -264,12 +267,12 @@ def source_commit() -> str:
 
 
 def build(paper: Path, notebooks: Sequence[Path], references: Path | None, output: Path,
-          values: Mapping[str, Any]) -> NotebookNode:
+          values: Mapping[str, Any], figures_dir: Path = REPO_ROOT / "figures") -> NotebookNode:
     """Fill in, assemble and render the paper; ``report.ipynb`` and the PDF appear only when complete."""
     meta, text = split_front_matter(read_text(paper))
     filled = fill_values(text, values, str(paper))
     tables = harvest_tables([read_notebook(path) for path in notebooks])
-    document = paper_notebook(filled, meta, tables, read_text(references))
+    document = paper_notebook(filled, meta, tables, read_text(references), figures_dir)
     write_bytes(output.with_suffix(".ipynb"), nbformat.writes(document).encode("utf-8"))
     write_bytes(output, render_pdf(document, output))
     return document
@@ -287,12 +290,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--protocol-run", default="runs/course_protocol")
     parser.add_argument("--seed-runs", nargs="*", default=["runs/seed1", "runs/seed2", "runs/seed3"])
     parser.add_argument("--cvae-run", default="runs/cvae")
+    parser.add_argument("--figures-dir", type=Path, default=REPO_ROOT / "figures",
+                        help="where the paper's figures/<file> are read from")
     args = parser.parse_args(argv)
     try:
         require_toolchain()
         values = vu.paper_values(args.main_run, args.protocol_run, args.seed_runs, args.cvae_run,
                                  commit=source_commit())
-        document = build(args.paper, args.notebooks, args.references, args.output, values)
+        document = build(args.paper, args.notebooks, args.references, args.output, values, args.figures_dir)
         print(f"wrote {args.output} ({args.output.stat().st_size / 1024:.0f} KiB, {len(document.cells)} blocks)")
         return 0
     except ReportBuildError as error:

@@ -30,6 +30,19 @@ PROGRAM_PHRASES = (
 )
 
 CAPTION = re.compile(r"^Figure\s+(\d+)\s*:")  # LaTeX's caption label: "Figure 3: text"
+TABLE_CAPTION = re.compile(r"^Table\s+(\d+)\s*:")
+MONOSPACE_FONT = re.compile(r"Mono|Courier|Typewriter|^LMTT|^CMTT", re.IGNORECASE)  # commands and quoted code
+# ASCII stand-ins for typeset symbols: >= for ≥, <= for ≤, +- or +/- for ±, -> for →, != for ≠.
+ASCII_OPERATORS = re.compile(r"(?<![<>=!+\-])(>=|<=|\+/-|\+-|->|!=|==)(?![=>])")
+# Tokens of code in prose: snake_case names, file names of the project's formats, calls like f(x) written in text
+# (mathematics is set in math fonts and not read here) and indexing like z[2].
+CODE_TOKENS = re.compile(r"\b[\w-]+\.(?:csv|npz|pt|json|py|ipynb)\b|\b[A-Za-z]+_[A-Za-z0-9_]+\b"
+                         r"|\b[A-Za-z_]{2,}\([A-Za-z_]|\b[A-Za-z]\w*\[\d+\]")
+# Author-year citations: "Kingma and Welling (2014)", "Burda et al. (2016)", "(Jiang et al. 2017)", "Sun (2024)".
+NAME = r"[A-Z][A-Za-z\u00c0-\u017f'-]+"
+CITATION = re.compile(rf"({NAME})(?: et al\.| and {NAME})?(?: \((\d{{4}})\)|,? (\d{{4}})\))")
+MAX_BODY_PAGES = 15
+MAX_APPENDIX_PAGES = 5
 # Ligatures ("fi" in "finished") expanded so that phrases match; words hyphenated at a line end joined again.
 TEXT_FLAGS = (pymupdf.TEXTFLAGS_TEXT | pymupdf.TEXT_DEHYPHENATE) & ~pymupdf.TEXT_PRESERVE_LIGATURES
 # Math fonts of xelatex (unicode-math: Latin Modern Math, STIX Two Math, ...) and of pdflatex (Computer Modern math).
@@ -68,6 +81,80 @@ def notebook_parameter_names(notebooks: Sequence[Path] | None = None) -> set[str
                 source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
                 names |= parameters_cell_names(source)
     return names
+
+
+def prose_lines(page: pymupdf.Page) -> list[str]:
+    """The page's lines without monospaced spans (commands, quoted code) and without math (set in math fonts)."""
+    lines = []
+    for block in page.get_text("dict", flags=TEXT_FLAGS)["blocks"]:
+        for line in block.get("lines", []):
+            text = "".join(" " if MONOSPACE_FONT.search(span["font"]) or MATH_FONT.search(span["font"])
+                           else span["text"] for span in line["spans"])  # a left-out span still parts words
+            if text.strip():
+                lines.append(text.strip())
+    return lines
+
+
+def ascii_operator_problems(page_number: int, prose: Sequence[str]) -> list[str]:
+    """'>=', '<=', '+-', '->', '!=' in the prose: a paper sets ≥, ≤, ±, →, ≠."""
+    text = " ".join(prose)
+    return [f"page {page_number}: ASCII operator '{match.group(1)}' in the text (typeset the symbol): "
+            f"'{excerpt(text, match.start(), match.end())}'" for match in ASCII_OPERATORS.finditer(text)]
+
+
+def code_token_problems(page_number: int, prose: Sequence[str], reported: Iterable[str] = ()) -> list[str]:
+    """Program text in the prose (outside monospaced quotes): snake_case names, file names, calls, indexing.
+
+    Tokens that contain a name in ``reported`` (the notebook parameters, which have a message of their own) are
+    left to that check."""
+    text, known = " ".join(prose), [name for name in reported if "_" in name]
+    return [f"page {page_number}: code-like token '{match.group(0)}' in the text: "
+            f"'{excerpt(text, match.start(), match.end())}'" for match in CODE_TOKENS.finditer(text)
+            if not any(name in match.group(0) for name in known)]
+
+
+def section_page(pages: Sequence[Sequence[str]], heading: re.Pattern[str], start: int = 0) -> int | None:
+    """The index of the first page from ``start`` on that has a line matching ``heading`` (None if none)."""
+    return next((index for index in range(start, len(pages)) if any(map(heading.match, pages[index]))), None)
+
+
+def length_problems(pages: Sequence[Sequence[str]], max_body: int = MAX_BODY_PAGES,
+                    max_appendix: int = MAX_APPENDIX_PAGES) -> list[str]:
+    """The body (first page to the references' heading) at most ``max_body`` pages; the appendix (its first
+    lettered section after the references to the end) at most ``max_appendix``."""
+    references = section_page(pages, re.compile(r"^References$"))
+    body_pages = len(pages) if references is None else references + 1  # no references: all of it is body
+    problems = []
+    if body_pages > max_body:
+        problems.append(f"the body runs to page {body_pages}, longer than {max_body} pages")
+    if references is None:
+        return problems
+    appendix = section_page(pages, re.compile(r"^A\s+[A-Z]"), references)
+    if appendix is not None and len(pages) - appendix > max_appendix:
+        problems.append(f"the appendix takes {len(pages) - appendix} pages, more than {max_appendix}")
+    return problems
+
+
+def citation_problems(body: str, references: str) -> list[str]:
+    """A work cited by author and year whose entry the references lack."""
+    missing = []
+    for match in CITATION.finditer(body):
+        name, year = match.group(1), match.group(2) or match.group(3)
+        if not re.search(rf"{re.escape(name)}\b[^()]*\({year}\)", references) and (name, year) not in missing:
+            missing.append((name, year))
+    return [f"'{name} ({year})' is cited but has no entry in the references" for name, year in missing]
+
+
+def dangling_reference_problems(body: str, figures: Iterable[int], tables: Iterable[int]) -> list[str]:
+    """References that point at nothing: LaTeX's '??' for an undefined label, or a figure or table number that no
+    caption in the document carries."""
+    problems = [f"an unresolved reference '{match.group(0)}' (a label that does not exist)"
+                for match in re.finditer(r"(Figure|Table|Section|Appendix)\s+\?\?|\(\?\?\)", body)]
+    for kind, numbers in (("Figure", set(figures)), ("Table", set(tables))):
+        for match in re.finditer(rf"\b{kind}\s+(\d+)\b", body):
+            if int(match.group(1)) not in numbers:
+                problems.append(f"'{match.group(0)}' is referred to, but no {kind.lower()} has that number")
+    return sorted(set(problems))
 
 
 def page_lines(page: pymupdf.Page) -> list[str]:
@@ -201,18 +288,31 @@ def pdf_problems(pdf: Path, parameter_names: Iterable[str], phrases: Sequence[st
     problems: list[str] = []
     captions: list[tuple[int, int]] = []
     body_lines: list[str] = []
+    pages: list[list[str]] = []
+    tables: list[int] = []
     with pymupdf.open(pdf) as document:
         for page in document:
-            number, lines = page.number + 1, page_lines(page)
+            number, lines, prose = page.number + 1, page_lines(page), prose_lines(page)
+            pages.append(lines)
             page_captions = caption_numbers(lines)
             captions += [(number, caption) for caption in page_captions]
+            tables += [int(match.group(1)) for match in map(TABLE_CAPTION.match, lines) if match]
             body_lines += [line for line in lines if not CAPTION.match(line)]
-            problems += parameter_name_problems(number, lines, names)
-            problems += phrase_problems(number, lines, phrases)
+            problems += parameter_name_problems(number, prose, names)
+            problems += phrase_problems(number, prose, phrases)
+            problems += ascii_operator_problems(number, prose)
+            problems += code_token_problems(number, prose, names)
             problems += uncaptioned_figure_problems(number, drawn_image_count(page), len(page_captions))
             problems += small_text_problems(number, page, min_font_pt)
             problems += shrunk_figure_problems(number, page)
-    return problems + caption_numbering_problems(captions) + unreferenced_figure_problems(captions, body_lines)
+    references = section_page(pages, re.compile(r"^References$"))
+    split = len(pages) if references is None else references
+    body = " ".join(line for page in pages[:split + 1] for line in page)
+    cited = " ".join(line for page in pages[split:] for line in page) if references is not None else ""
+    return (problems + caption_numbering_problems(captions) + unreferenced_figure_problems(captions, body_lines)
+            + length_problems(pages) + citation_problems(body.split("References")[0] if references is not None
+                                                         else body, cited)
+            + dangling_reference_problems(" ".join(body_lines), [number for _, number in captions], tables))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

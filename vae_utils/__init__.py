@@ -2,7 +2,7 @@
 
 paths -> data -> model -> checks -> runtime -> run -> reuse -> training -> curves -> latent -> sampling -> judge
 -> second_judge -> selection -> baselines -> copying -> seeds -> explore -> printsize -> plots -> plots_generation
--> report -> report_baselines -> report_text. Notebooks, tests, scripts and the benchmark only ever
+-> report -> report_baselines -> paper. Notebooks, tests, scripts and the benchmark only ever
 ``import vae_utils as vu``; each module lists its public names in ``__all__`` and is re-exported here in one line
 (the design card's ``vae_utils.py`` is now this package).
 """
@@ -31,4 +31,4 @@ from .plots import *  # noqa: F403
 from .plots_generation import *  # noqa: F403
 from .report import *  # noqa: F403
 from .report_baselines import *  # noqa: F403
-from .report_text import *  # noqa: F403
+from .paper import *  # noqa: F403

@@ -40,18 +40,15 @@ def source_summary_table(qualities: Mapping[str, pd.DataFrame], second: Mapping[
     return pd.DataFrame(rows)
 
 
-def digit_comparison_table(qualities: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
-    """Digit by digit, judged accuracy, recall and Fréchet distance of each source side by side (short names)."""
+_DIGIT_MEASURES = {"accuracy": percent, "recall": "{:.2f}".format, "frechet": "{:.1f}".format}
+
+
+def digit_comparison_table(qualities: Mapping[str, pd.DataFrame], measure: str = "accuracy") -> pd.DataFrame:
+    """Digit by digit, one measure ('accuracy', 'recall' or 'frechet') of each source side by side."""
+    shown = _DIGIT_MEASURES[measure]
     tables = {name: _per_digit(quality) for name, quality in qualities.items()}
-    rows = []
-    for digit in next(iter(tables.values())).index:
-        row = {"digit": digit}
-        for measure, label, shown in (("accuracy", "accuracy", percent), ("recall", "recall", "{:.2f}".format),
-                                      ("frechet", "Fréchet", "{:.1f}".format)):
-            for name, table in tables.items():
-                row[f"{label}, {name}"] = shown(table.loc[digit, measure])
-        rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame([{"digit": digit, **{name: shown(table.loc[digit, measure]) for name, table in tables.items()}}
+                         for digit in next(iter(tables.values())).index])
 
 
 def agreement_table(agreements: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
@@ -72,8 +69,8 @@ def agreement_table(agreements: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
 def copying_table(copying: pd.DataFrame) -> pd.DataFrame:
     """The data-copying test's rows as report text: C_T, the cells it used, and the two median distances."""
     return pd.DataFrame([{
-        "generated digits": row["generated"], "space": row["space"], "held-out reference": row["reference"],
-        "C_T": f"{row['c_t']:.2f}", "cells used": f"{row['cells_used']} of {row['cells']}",
+        "generated": row["generated"], "space": row["space"], "reference": row["reference"],
+        "statistic": f"{row['c_t']:.2f}", "cells": f"{row['cells_used']} of {row['cells']}",
         "median distance, generated": f"{row['generated_median_distance']:.2f}",
         "median distance, reference": f"{row['reference_median_distance']:.2f}",
     } for _, row in copying.iterrows()])

@@ -33,6 +33,7 @@ class Sampler(Protocol):
     """
 
     name: str
+    description: str
     tied_to_digits: ClassVar[bool]
 
     def missing_digits(self) -> list[int]: ...
@@ -57,6 +58,7 @@ class DigitSampler:
     covariances: torch.Tensor  # [K, z, z]
     weights: torch.Tensor  # [K], sampling weight of each component within its digit
     component_to_digit: np.ndarray  # [K], -1 for a component that names no digit
+    description: str = ""  # what the sampler draws, in words, for the report's table of samplers
     cholesky: torch.Tensor = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -93,13 +95,14 @@ class DigitSampler:
     def state(self) -> dict[str, Any]:
         """Plain tensors that rebuild this sampler (``DigitSampler(**state)``), for the run folder."""
         return {"name": self.name, "means": self.means, "covariances": self.covariances, "weights": self.weights,
-                "component_to_digit": torch.from_numpy(np.asarray(self.component_to_digit, dtype=np.int64))}
+                "component_to_digit": torch.from_numpy(np.asarray(self.component_to_digit, dtype=np.int64)),
+                "description": self.description}
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> DigitSampler:
         """The sampler ``state`` describes."""
         return cls(state["name"], state["means"], state["covariances"], state["weights"],
-                   np.asarray(state["component_to_digit"]).astype(np.int64))
+                   np.asarray(state["component_to_digit"]).astype(np.int64), state.get("description", ""))
 
 
 @dataclass
@@ -112,6 +115,8 @@ class CoursePriorSampler:
     tied_to_digits: ClassVar[bool] = False
     z_dim: int
     name: str = "clamped prior"  # the report's table of samplers says what each short name stands for
+    description: str = ("N(0, I) clamped to [-2, 2] whatever the digit, decoded by the VAE; the digit is only the "
+                        "row's title (the course report's procedure)")
     clamp: float = 2.0
 
     def missing_digits(self) -> list[int]:
@@ -136,6 +141,7 @@ class ConditionalPriorSampler:
     tied_to_digits: ClassVar[bool] = True
     z_dim: int
     name: str = "conditional VAE"
+    description: str = "N(0, T^2 I), decoded by the conditional VAE together with the digit asked for"
 
     def missing_digits(self) -> list[int]:
         """None: every digit is one of the decoder's labels."""
@@ -191,8 +197,11 @@ def fit_cluster_sampler(
     purity = cluster_purity(ids, labels, fit.k)
     weights = _drop_impure(sizes, purity, fit.cluster_to_digit, min_purity) if min_purity > 0 else sizes
     name = f"k-means {fit.k}" + (f", {min_purity:.0%}-pure" if min_purity > 0 else "")
+    pure = f"; clusters below {min_purity:.0%} purity left out" if min_purity > 0 else ""
     return DigitSampler(
         name=name,
+        description=f"a Gaussian per k-means cluster of the training codes ({fit.k} clusters), named after its "
+                    f"commonest digit{pure}",
         means=torch.from_numpy(means).float(),
         covariances=torch.from_numpy(covariances).float(),
         weights=torch.from_numpy(weights / weights.sum()).float(),
@@ -268,8 +277,11 @@ def mixture_sampler(
     if min_purity > 0:
         weights = _drop_impure(weights, cluster_purity(ids, labels, k), to_digit, min_purity)
     name = f"mixture {k}" + (f", {min_purity:.0%}-pure" if min_purity > 0 else "")
+    pure = f"; components below {min_purity:.0%} purity left out" if min_purity > 0 else ""
     return DigitSampler(
         name=name,
+        description=f"a {k}-component Gaussian mixture fitted to the training codes, each component named after "
+                    f"the commonest digit of the codes it claims{pure}",
         means=torch.from_numpy(mixture.means_).float(),
         covariances=torch.from_numpy(mixture.covariances_).float(),
         weights=torch.from_numpy(weights / weights.sum()).float(),

@@ -1,0 +1,72 @@
+"""The report's tables say what their results say, for the main run and the course-protocol run alike."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import vae_utils as vu
+from vae_utils.run import HISTORY_COLUMNS
+
+
+def _protocol(last_epoch: int, test_losses: dict[int, float]) -> vu.ProtocolRun:
+    epochs = np.arange(1, last_epoch + 1)
+    history = pd.DataFrame({column: np.nan for column in HISTORY_COLUMNS}, index=range(last_epoch))
+    history["epoch"], history["train_loss"] = epochs, 90 + 100 / epochs
+    for epoch, loss in test_losses.items():
+        history.loc[history["epoch"] == epoch, "test_loss"] = loss
+    return vu.ProtocolRun(history, None, None)
+
+
+def _committed(name: str) -> dict:
+    return json.loads((Path(__file__).resolve().parents[1] / "models" / name).read_text())
+
+
+def test_claims_table_names_the_stopping_rule_and_the_splits_each_run_had():
+    """The comparison table must hold for the course-protocol run too: no validation split, the original's rule."""
+    results, metrics = _committed("latent_metrics.json"), _committed("metrics.json")
+    main = vu.course_report_comparison(results, metrics).set_index("aspect")["this project"]
+    assert main["early stopping"] == "patience 10 on a validation split of 5,000 training images"
+    assert "validation" in main["loss"] and "best epoch" in main["loss"]
+
+    protocol = {**metrics, "best_epoch_val": None, "early_stopping": None,
+                "config": {**metrics["config"], "val_size": 0, "stopping": "course_report"}}
+    rows = vu.course_report_comparison(results, protocol).set_index("aspect")["this project"]
+    assert "the course report's rule" in rows["early stopping"] and "no validation split" in rows["early stopping"]
+    assert "validation" not in rows["loss"] and "last epoch" in rows["loss"]
+
+
+def _finished_protocol(test_loss: float, iw_nll: float, accuracy: float,
+                       on_the_way: dict[int, float] | None = None) -> vu.ProtocolRun:
+    """The course-protocol run after 1,250 epochs and notebook 04's analysis, its numbers made up around the main's."""
+    metrics, results = _committed("metrics.json"), _committed("latent_metrics.json")
+    config = {**metrics["config"], "val_size": 0, "stopping": "course_report"}
+    protocol_metrics = {**metrics, "config": config, "epochs_run": 1250, "best_epoch": 1250, "best_epoch_val": None,
+                        "early_stopping": None, "stop_reason": "reached epochs=1250", "test": {
+                            **metrics["test"], "loss": test_loss}}
+    chosen = {**results["chosen"], "accuracy": accuracy, "accuracy_low": accuracy - 0.003,
+              "accuracy_high": accuracy + 0.003}
+    history = _protocol(1250, {**(on_the_way or {1000: test_loss - 0.01}), 1250: test_loss}).history
+    return vu.ProtocolRun(history, protocol_metrics, {**results, "test_iw_nll": iw_nll, "chosen": chosen})
+
+
+def test_protocol_table_sets_both_runs_side_by_side_measure_by_measure():
+    protocol = _finished_protocol(test_loss=92.60, iw_nll=89.40, accuracy=0.990)
+    main = (_committed("metrics.json"), _committed("latent_metrics.json"))
+    table = vu.protocol_table(main, (protocol.metrics, protocol.latent)).set_index("measure")
+    main_column, protocol_column = table.columns
+    assert table.loc["test negative ELBO"].tolist() == ["93.17", "92.60"]
+    assert table.loc["test −log p(x), importance-weighted"].tolist() == ["89.88 (K = 100)", "89.40 (K = 100)"]
+    assert table.loc["training images"].tolist() == ["55,000", "60,000"]
+    assert table.loc["epochs run (weights kept)", protocol_column] == "1,250 (epoch 1,250)"
+    assert "no validation split" in table.loc["stopping", protocol_column]
+    assert table.loc["judged accuracy (95% interval)", main_column] == "98.9% [98.6, 99.2]"
+    assert table.loc["training time", main_column].endswith("s per epoch (mean)")  # no history at hand
+
+    slowed = pd.DataFrame({"epoch": [1, 2, 3], "epoch_seconds": [24.0, 900.0, 25.0]})  # one epoch shared the CPU
+    table = vu.protocol_table(main, (protocol.metrics, protocol.latent, slowed)).set_index("measure")
+    assert table.loc["training time", protocol_column].endswith(", 25.0 s per epoch (median)")
+

@@ -1,0 +1,256 @@
+"""The paper's named values: every number report/paper.md cites, read from the run folders' results and formatted.
+
+The words are in ``report/paper.md``; ``scripts/build_report.py`` fills its ``{{ name }}`` placeholders from
+``paper_values``. Nothing here writes a sentence: Python reads results and formats numbers (and a few yes/no facts
+that decide which of two phrasings the text uses), so that the numbers are generated and tested while the prose
+stays where an author edits it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .curves import compare_with_log, heldout_minimum, read_course_log
+from .judge import wilson_interval
+from .model import VAE, ConditionalVAE, count_parameters
+from .run import RunFolder
+from .seeds import load_seed_runs
+
+__all__ = ["count", "interval", "nats", "paper_values", "percent_text", "plain_hardware", "signed"]
+
+MINUS = "\u2212"  # a typeset minus, not a hyphen
+
+
+def nats(value: float, digits: int = 2) -> str:
+    """A loss in nats per image: 93.17 (a negative value with a typeset minus)."""
+    return signed(value, digits, plus=False)
+
+
+def signed(value: float, digits: int = 2, plus: bool = True) -> str:
+    """A difference with its sign: +0.44, −0.02 (typeset minus)."""
+    text = f"{abs(value):,.{digits}f}"
+    return (MINUS if value < 0 else "+" if plus else "") + text
+
+
+def count(value: float) -> str:
+    """A whole number with thousands separators: 1,234,143."""
+    return f"{int(round(value)):,}"
+
+
+def percent_text(value: float, digits: int = 1) -> str:
+    """A share as a percentage: 98.9%."""
+    return f"{100 * value:.{digits}f}%"
+
+
+def interval(low: float, high: float, digits: int = 1) -> str:
+    """A 95% interval of a share, in percent: [98.6, 99.2]."""
+    return f"[{100 * low:.{digits}f}, {100 * high:.{digits}f}]"
+
+
+def plain_hardware(environment: Mapping[str, Any]) -> str:
+    """The machine in plain words: 'a two-core Intel Xeon CPU' rather than a vendor string and a build tag."""
+    text = str(environment.get("hardware", "an unnamed CPU"))
+    cores = re.search(r"(\d+) cores?", text)
+    name = re.sub(r"\(R\)|\(TM\)|Processor|CPU|,.*$", "", text).strip()
+    number = {1: "one", 2: "two", 4: "four", 8: "eight", 16: "sixteen"}.get(int(cores.group(1)), cores.group(1)) \
+        if cores else ""
+    device = str(environment.get("device", "cpu"))
+    where = "" if device == "cpu" else f" with a {device.upper()} device"
+    return f"a {number + '-core ' if number else ''}{' '.join(name.split())} CPU{where}"
+
+
+def _quality(prefix: str, row: Mapping[str, Any]) -> dict[str, str]:
+    """The values of one summarised quality row (``selection.summarise_quality``) under ``prefix``."""
+    values = {f"{prefix}_accuracy": percent_text(row["accuracy"]), f"{prefix}_recall": f"{row['recall']:.2f}",
+              f"{prefix}_precision": f"{row['precision']:.2f}", f"{prefix}_coverage": f"{row['coverage']:.2f}",
+              f"{prefix}_frechet": f"{row['frechet']:,.1f}"}
+    if "accuracy_low" in row:
+        values[f"{prefix}_accuracy_ci"] = interval(row["accuracy_low"], row["accuracy_high"])
+    if "min_accuracy" in row:
+        values[f"{prefix}_worst_digit"] = str(int(row["worst_digit"]))
+        values[f"{prefix}_worst_accuracy"] = percent_text(row["min_accuracy"])
+    return values
+
+
+def _training(prefix: str, metrics: Mapping[str, Any], history: pd.DataFrame) -> dict[str, Any]:
+    """How a run was trained and where it ended: epochs, test negative ELBO and its terms, times."""
+    test = metrics["test"]
+    seconds = history["epoch_seconds"].dropna()
+    return {
+        f"{prefix}_epochs": count(metrics["epochs_run"]), f"{prefix}_best_epoch": count(metrics["best_epoch"]),
+        f"{prefix}_test_elbo": nats(test["loss"]), f"{prefix}_test_recon": nats(test["recon"]),
+        f"{prefix}_test_kl": nats(test["kl"]),
+        f"{prefix}_epoch_seconds": f"{seconds.median():.1f}",
+        f"{prefix}_wall_hours": f"{metrics['wall_seconds'] / 3600:.1f}",
+        f"{prefix}_hardware": plain_hardware(metrics.get("environment", {})),
+    }
+
+
+def _main_values(run: RunFolder) -> dict[str, Any]:
+    """The main run: training, latent space, likelihood, judges, the chosen sampler and the references."""
+    metrics, latent, history = run.read_metrics(), run.read_latent_metrics(), run.read_history()
+    config = metrics["config"]
+    values: dict[str, Any] = {
+        **_training("main", metrics, history),
+        "n_parameters": count(count_parameters(VAE(config["z_dim"]))),
+        "n_parameters_cvae": count(count_parameters(ConditionalVAE(config["z_dim"]))),
+        "z_dim": str(config["z_dim"]), "batch_size": str(config["batch_size"]), "patience": str(config["patience"]),
+        "val_size": count(config["val_size"]), "train_size": count(60_000 - config["val_size"]),
+        "main_iw_nll": nats(latent["test_iw_nll"]), "iw_samples": str(latent["iw_samples"]),
+        "main_elbo_gap": nats(latent["test_negative_elbo"] - latent["test_iw_nll"]),
+        "main_active_units": str(latent["active_units"]),
+        "main_purity_test": percent_text(latent["clustering_k10"]["test"]["purity"]),
+        "main_purity_train": percent_text(latent["clustering_k10"]["train"]["purity"]),
+        "main_nmi_test": f"{latent['clustering_k10']['test']['nmi']:.2f}",
+        "n_judged": count(latent["n_judged"]),
+        "judge_accuracy": percent_text(latent["judge_test_accuracy"], 2),
+        "judge_accuracy_ci": interval(latent["judge_test_accuracy_low"], latent["judge_test_accuracy_high"], 2),
+        "chosen_sampler": latent["chosen"]["sampler"], "chosen_temperature": f"{latent['chosen']['temperature']:g}",
+        "chosen_meets_rule": bool(latent["chosen"]["meets_rule"]),
+        **_quality("chosen", latent["chosen"]), **_quality("prior", latent["prior_reported"]),
+        **_quality("real", latent["real_reference"]),
+        "rule_min_digit": percent_text(latent["rule"]["min_digit_accuracy"]),
+        "rule_min_mean": percent_text(latent["rule"]["min_mean_accuracy"]),
+        "tuning_seed": str(latent["rule"]["tuning_seed"]), "reported_seed": str(latent["rule"]["reported_seed"]),
+    }
+    sweep = pd.DataFrame(latent["k_sweep"])
+    test_sweep = sweep[sweep["split"] == "test"].sort_values("k")
+    values["k_largest"] = str(int(test_sweep["k"].iloc[-1]))
+    values["purity_largest_k"] = percent_text(test_sweep["purity"].iloc[-1])
+    values["purity_drops_somewhere"] = bool((np.diff(test_sweep["purity"].to_numpy()) < 0).any())
+    values.update(_spread_values(latent["seed_spread"]))
+    values.update(_baseline_values(latent))
+    return values
+
+
+def _spread_values(spread: Mapping[str, Any]) -> dict[str, Any]:
+    """The chosen sampler over fresh sampling seeds: mean ± sd and the rule's margins."""
+    summary, margins = spread["summary"], spread["rule_margins"]
+    return {
+        "spread_seeds": str(margins["accuracy"]["seeds"]),
+        "spread_accuracy": f"{100 * summary['accuracy']['mean']:.2f} ± {100 * summary['accuracy']['sd']:.2f}%",
+        "spread_worst": f"{100 * summary['min_accuracy']['mean']:.1f} ± {100 * summary['min_accuracy']['sd']:.1f}%",
+        "spread_recall": f"{summary['recall']['mean']:.2f} ± {summary['recall']['sd']:.2f}",
+        "margin_mean_sd": f"{margins['accuracy']['margin_in_sd']:.1f}",
+        "margin_worst_sd": f"{margins['min_accuracy']['margin_in_sd']:.1f}",
+        "margin_worst_points": f"{100 * margins['min_accuracy']['margin']:.1f}",
+    }
+
+
+def _baseline_values(latent: Mapping[str, Any]) -> dict[str, Any]:
+    """References, the second judge, class-agnostic Fréchet distances and the data-copying test of one analysis."""
+    values: dict[str, Any] = {}
+    if "reconstructions" in latent:
+        values.update(_quality("recon", latent["reconstructions"]))
+    if "second_judge" in latent:
+        judge = latent["second_judge"]
+        low, high = wilson_interval(round(judge["test_accuracy"] * judge["test_images"]), judge["test_images"])
+        values.update(judge2_accuracy=percent_text(judge["test_accuracy"], 2),
+                      judge2_accuracy_ci=interval(low, high, 2), judge2_epochs=str(judge["epochs"]))
+        values["chosen_judge2"] = percent_text(latent["chosen_second_judge"]["judge2_accuracy"])
+        values["chosen_judge2_worst"] = percent_text(latent["chosen_second_judge"]["judge2_min_accuracy"])
+        values["chosen_judge2_worst_digit"] = str(latent["chosen_second_judge"]["judge2_worst_digit"])
+        for name, rows in latent.get("judge_agreement", {}).items():
+            mean = next(row for row in rows if row["digit"] == "mean")
+            key = name.replace(" ", "_").replace("-", "_")
+            values[f"agree_{key}"] = percent_text(mean["same_verdict"])
+            values[f"judge2_{key}"] = percent_text(mean["judge2"])
+    for name, value in latent.get("class_agnostic_frechet", {}).items():
+        values[f"pooled_frechet_{name.replace(' ', '_').replace('-', '_')}"] = f"{value:,.1f}"
+    for row in latent.get("data_copying", []):
+        key = "_".join(part.replace(" ", "_").replace("-", "_") for part in
+                       (row["generated"], row["space"], row["reference"]))
+        values[f"ct_{key}"] = signed(row["c_t"], 1, plus=False)
+    copying = latent.get("data_copying", [])
+    values["copying_flagged"] = any(row["copying"] for row in copying)
+    values["ct_lowest"] = signed(min((row["c_t"] for row in copying), default=math.nan), 1, plus=False)
+    return values
+
+
+def _protocol_values(run: RunFolder, main_latent: Mapping[str, Any]) -> dict[str, Any]:
+    """The course report's protocol run: the log agreement, its held-out curve, its final weights' results."""
+    if not run.finished or not run.has(RunFolder.LATENT_METRICS):
+        return {"protocol_done": False}
+    metrics, latent, history = run.read_metrics(), run.read_latent_metrics(), run.read_history()
+    log = read_course_log()
+    agreement, held_out = compare_with_log(history, log), heldout_minimum(history)
+    return {
+        "protocol_done": True, **_training("protocol", metrics, history),
+        "protocol_train_loss": nats(agreement.ours_last, 3), "course_train_loss": nats(agreement.theirs_last, 4),
+        "protocol_log_median": nats(agreement.median_abs_diff, 3),
+        "protocol_log_max": nats(agreement.max_abs_diff), "protocol_log_max_epoch": count(agreement.max_abs_diff_epoch),
+        "protocol_heldout_min_epoch": count(held_out.min_epoch), "protocol_heldout_min": nats(held_out.min_value),
+        "protocol_heldout_rise": nats(held_out.rise),
+        "protocol_iw_nll": nats(latent["test_iw_nll"]), "protocol_active_units": str(latent["active_units"]),
+        "protocol_elbo_gap": nats(latent["test_negative_elbo"] - latent["test_iw_nll"]),
+        "protocol_purity_test": percent_text(latent["clustering_k10"]["test"]["purity"]),
+        "protocol_sampler": latent["chosen"]["sampler"],
+        "protocol_temperature": f"{latent['chosen']['temperature']:g}",
+        "protocol_same_choice": latent["chosen"]["sampler"] == main_latent["chosen"]["sampler"]
+        and latent["chosen"]["temperature"] == main_latent["chosen"]["temperature"],
+        **_quality("protocol", latent["chosen"]),
+    }
+
+
+def _seed_values(main: RunFolder, seed_dirs: Sequence[str | os.PathLike]) -> dict[str, Any]:
+    """The runs of the main protocol: how many finished, spreads of the key numbers, and the log against the band."""
+    runs = load_seed_runs(seed_dirs)
+    latent = main.read_latent_metrics()
+    seeds = latent.get("seeds")
+    values: dict[str, Any] = {"seed_runs_finished": len(runs), "seed_runs_planned": len(seed_dirs),
+                              "seeds_complete": bool(seeds) and len(seeds["runs"]) == len(seed_dirs) + 1}
+    if not seeds:
+        return values
+    values["n_runs"] = str(len(seeds["runs"]))
+    summary = seeds["summary"]
+    for column, key, digits in [("test -ELBO", "elbo", 2), ("IW-NLL", "iw", 2), ("best epoch", "best_epoch", 0),
+                                ("stop epoch", "stop_epoch", 0), ("accuracy", "accuracy", 3),
+                                ("recall", "recall", 2), ("purity k=10", "purity", 3)]:
+        if column in summary and summary[column]["runs"] >= 2:
+            row = summary[column]
+            values[f"seeds_{key}_mean"] = f"{row['mean']:.{digits}f}"
+            values[f"seeds_{key}_sd"] = f"{row['sd']:.{digits}f}"
+            values[f"seeds_{key}_range"] = f"{row['min']:.{digits}f} to {row['max']:.{digits}f}"
+    band = seeds.get("log_band")
+    if band:
+        values.update(band_inside=percent_text(band["inside_share_after"], 0), band_after=str(band["after"]),
+                      band_epochs=str(band["epochs"]), band_z=f"{band['median_z_after']:.1f}",
+                      band_run_vs_run=nats(band["run_vs_run_median_abs"], 3),
+                      band_log_vs_run=nats(band["log_vs_run_median_abs"], 3),
+                      band_log_signed=signed(band["median_signed_after"], 3))
+    patience = seeds.get("patience", [])
+    if patience:
+        values["patience_to_best_max"] = str(max(row["patience to best"] for row in patience))
+        values["patience_to_plateau_max"] = str(max(row["patience to plateau"] for row in patience))
+    return values
+
+
+def _cvae_values(run: RunFolder) -> dict[str, Any]:
+    """The conditional VAE, once trained and scored: its chosen temperature, quality and conditional likelihood."""
+    if not run.finished or not run.has(RunFolder.LATENT_METRICS):
+        return {"cvae_done": False}
+    metrics, latent, history = run.read_metrics(), run.read_latent_metrics(), run.read_history()
+    return {"cvae_done": True, **_training("cvae", metrics, history),  # its likelihoods are of x given y
+            "cvae_temperature": f"{latent['chosen']['temperature']:g}",
+            "cvae_meets_rule": bool(latent["chosen"]["meets_rule"]), **_quality("cvae", latent["chosen"]),
+            "cvae_judge2": percent_text(latent["chosen"].get("judge2_accuracy", math.nan)),
+            "cvae_iw_nll": nats(latent["test_iw_nll"]), "cvae_elbo": nats(latent["test_negative_elbo"])}
+
+
+def paper_values(main_dir: str | os.PathLike, protocol_dir: str | os.PathLike | None,
+                 seed_dirs: Sequence[str | os.PathLike], cvae_dir: str | os.PathLike | None,
+                 commit: str = "unknown") -> dict[str, Any]:
+    """Every value the paper names, from the main run, the course-protocol run, the other seeds and the conditional
+    VAE (a run that has not finished contributes only its ``*_done`` flag, so the text can say it is pending)."""
+    main = RunFolder(main_dir)
+    values = {"commit": commit, **_main_values(main), **_seed_values(main, seed_dirs)}
+    values.update(_protocol_values(RunFolder(protocol_dir), main.read_latent_metrics()) if protocol_dir
+                  else {"protocol_done": False})
+    values.update(_cvae_values(RunFolder(cvae_dir)) if cvae_dir else {"cvae_done": False})
+    return values
