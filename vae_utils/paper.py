@@ -119,6 +119,13 @@ def _main_values(run: RunFolder) -> dict[str, Any]:
         "rule_min_mean": percent_text(latent["rule"]["min_mean_accuracy"]),
         "tuning_seed": str(latent["rule"]["tuning_seed"]), "reported_seed": str(latent["rule"]["reported_seed"]),
     }
+    tuning = next(row for row in latent["sampler_comparison"] if row["sampler"] == latent["chosen"]["sampler"]
+                  and row["temperature"] == latent["chosen"]["temperature"])
+    counted = round(tuning["min_accuracy"] * latent["n_judged"])
+    values["chosen_tuning_worst"] = f"{percent_text(tuning['min_accuracy'])} ({counted} of {latent['n_judged']})"
+    gap = tuning["min_accuracy"] - latent["rule"]["min_digit_accuracy"]
+    values["chosen_tuning_worst_margin"] = ("exactly at" if abs(gap) < 0.5 / latent["n_judged"] else
+                                            f"{100 * abs(gap):.1f} points {'above' if gap > 0 else 'below'}")
     sweep = pd.DataFrame(latent["k_sweep"])
     test_sweep = sweep[sweep["split"] == "test"].sort_values("k")
     values["k_largest"] = str(int(test_sweep["k"].iloc[-1]))
