@@ -167,3 +167,24 @@ def test_interrupted_render_leaves_no_pdf_and_no_temporary_file(tmp_path, monkey
     with pytest.raises(KeyboardInterrupt):
         _render(tmp_path)
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["report.ipynb"]  # complete, written before the render
+
+
+def test_every_value_the_paper_names_exists_for_the_committed_runs():
+    values = vu.paper_values("models", "runs/course_protocol", ["runs/seed1", "runs/seed2", "runs/seed3"],
+                             "runs/cvae", commit="abc")
+    meta, text = br.split_front_matter((REPO / "report" / "paper.md").read_text(encoding="utf-8"))
+    filled = br.fill_values(text, values)
+    assert "{{" not in filled and "{%" not in filled and meta["title"]
+    assert values["main_test_elbo"] in filled and "abc" in filled
+
+
+def test_paper_values_format_the_results_as_the_json_holds_them():
+    values = vu.paper_values("models", None, [], None)
+    metrics = vu.RunFolder("models").read_metrics()
+    assert values["main_test_elbo"] == f"{metrics['test']['loss']:.2f}"
+    assert values["main_best_epoch"] == str(metrics["best_epoch"])
+    assert values["n_parameters"] == "1,234,143" and values["n_parameters_cvae"] == "1,237,003"
+    assert values["protocol_done"] is False and values["cvae_done"] is False
+    assert vu.plain_hardware({"hardware": "Intel(R) Xeon(R) Processor, 2 cores", "device": "cpu"}) == \
+        "a two-core Intel Xeon CPU"
+    assert vu.signed(-0.0216, 3) == "\u22120.022" and vu.nats(93.1676) == "93.17"
