@@ -84,3 +84,12 @@ def test_of_the_judges_folder_only_the_judges_enter_the_key(run_dir, tmp_path):
     assert _key(run_dir, judge_dir=str(judges)) == before
     (judges / vu.RunFolder.JUDGE).write_bytes(b"another judge")
     assert _key(run_dir, judge_dir=str(judges)) != before
+
+
+def test_the_papers_values_module_does_not_enter_the_key(run_dir, monkeypatch, tmp_path):
+    package = tmp_path / "package"
+    shutil.copytree(vu.reuse.PACKAGE_DIR, package, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(vu.reuse, "PACKAGE_DIR", package)
+    before = _key(run_dir)
+    (package / "paper.py").write_text((package / "paper.py").read_text() + "\n# reworded\n")
+    assert _key(run_dir) == before

@@ -171,9 +171,13 @@ def _baseline_values(latent: Mapping[str, Any]) -> dict[str, Any]:
     for name, value in latent.get("class_agnostic_frechet", {}).items():
         values[f"pooled_frechet_{name.replace(' ', '_').replace('-', '_')}"] = f"{value:,.1f}"
     for row in latent.get("data_copying", []):
-        key = "_".join(part.replace(" ", "_").replace("-", "_") for part in
-                       (row["generated"], row["space"], row["reference"]))
-        values[f"ct_{key}"] = signed(row["c_t"], 1, plus=False)
+        generated, space, reference = (part.replace(" ", "_").replace("-", "_") for part in
+                                       (row["generated"], row["space"], row["reference"]))
+        values[f"ct_{generated}_{space}_{reference}"] = signed(row["c_t"], 1, plus=False)
+        values[f"median_{generated}_{space}"] = f"{row['generated_median_distance']:.2f}"
+        values[f"median_{reference}_{space}"] = f"{row['reference_median_distance']:.2f}"
+        values[f"flags_{generated}_{reference}"] = values.get(f"flags_{generated}_{reference}", False) \
+            or bool(row["copying"])
     copying = latent.get("data_copying", [])
     values["copying_flagged"] = any(row["copying"] for row in copying)
     values["ct_lowest"] = signed(min((row["c_t"] for row in copying), default=math.nan), 1, plus=False)

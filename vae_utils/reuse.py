@@ -50,9 +50,15 @@ def _digests(paths: Iterable[Path]) -> dict[str, str]:
     return {_shown(path): file_digest(path) for path in sorted(paths) if path.is_file()}
 
 
+# Modules no notebook runs: the paper's values are read after the notebooks, so editing them re-renders the PDF but
+# never re-executes a notebook.
+NOT_ANALYSIS_CODE = ("paper.py",)
+
+
 def _code_digests() -> dict[str, str]:
     """Digests of the package's modules: any change to the analysis code changes every key."""
-    return {path.name: file_digest(path) for path in sorted(PACKAGE_DIR.glob("*.py"))}
+    return {path.name: file_digest(path) for path in sorted(PACKAGE_DIR.glob("*.py"))
+            if path.name not in NOT_ANALYSIS_CODE}
 
 
 def _folders(value: Any) -> list[RunFolder]:
