@@ -2,7 +2,7 @@
 """Load each run folder through the project's own loading path and print its test negative ELBO, computed anew on the
 10,000 test images beside the value its metrics.json stores.
 
-    MNIST_DATA_DIR=../shared/data .venv/bin/python scripts/run_table.py models runs/seed1 runs/seed2 runs/seed3 runs/cvae
+    MNIST_DATA_DIR=../shared/data .venv/bin/python scripts/run_table.py models runs/seed1 runs/seed2 runs/cvae
 
 A run still training is named as such; a computed value that differs from the stored one by more than 0.01 nats is
 flagged, since the two should agree to the CPU's rounding (the same weights, images and noise seed).
