@@ -206,6 +206,8 @@ def _protocol_values(run: RunFolder, main_latent: Mapping[str, Any]) -> dict[str
         "protocol_same_choice": latent["chosen"]["sampler"] == main_latent["chosen"]["sampler"]
         and latent["chosen"]["temperature"] == main_latent["chosen"]["temperature"],
         **_quality("protocol", latent["chosen"]),
+        **{f"protocol_{key}": value for key, value in _baseline_values(latent).items()
+           if key.startswith(("ct_", "median_", "flags_", "pooled_"))},
     }
 
 
