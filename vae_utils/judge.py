@@ -5,7 +5,7 @@ Correctness (judged accuracy) and diversity (precision, recall, density, coverag
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import joblib
 import numpy as np
@@ -24,9 +24,9 @@ from .run import RunFolder
 from .runtime import resolve_device
 
 __all__ = [
-    "DigitClassifier", "RealFeatures", "class_agnostic_frechet", "classify", "digit_statistics", "frechet_distance",
-    "generation_quality", "judge_generated", "judge_pass", "load_or_train_judge", "prdc", "real_features",
-    "train_judge", "wilson_interval",
+    "DigitClassifier", "RealFeatures", "class_agnostic_frechet", "classify", "digit_statistics", "fit_classifier",
+    "frechet_distance", "generation_quality", "judge_generated", "judge_pass", "load_or_train_judge", "prdc",
+    "real_features", "train_judge", "wilson_interval",
 ]
 
 PRDC_NEAREST_K = 5  # k of Naeem et al. (2020)
@@ -80,6 +80,37 @@ class DigitClassifier(nn.Module):
         return self.head(self.body(x))
 
 
+def fit_classifier(
+    model: nn.Module, train_set: MNISTTensors, epochs: int, generator: torch.Generator, batch_size: int = 128,
+    lr: float = 1e-3, augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
+    progress: bool = True, name: str = "judge",
+) -> nn.Module:
+    """Train a digit classifier with Adam on cross-entropy over shuffled batches: the loop both judges share.
+
+    ``generator`` fixes the batch order (and ``augment``'s draws, made after each batch's indices); the caller
+    seeds initialisation and dropout. Returns the model in eval mode.
+    """
+    device = model_device(model)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    images, labels = train_set.images.to(device), train_set.labels.to(device)
+    model.train()
+    for epoch in range(1, epochs + 1):
+        batches = shuffled_batches(len(images), batch_size, generator)
+        total = -(-len(images) // batch_size)
+        with tqdm(batches, total=total, desc=f"{name} epoch {epoch}/{epochs}", leave=False,
+                  mininterval=1.0, disable=not progress) as bar:
+            for step, index in enumerate(bar):
+                index = index.to(device)
+                batch = images[index] if augment is None else augment(images[index], generator)
+                loss = F.cross_entropy(model(batch), labels[index])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                if step % 50 == 0:  # reading the loss syncs a GPU, so only now and then
+                    bar.set_postfix(loss=f"{loss.item():.3f}")
+    return model.eval()
+
+
 def train_judge(
     train_set: MNISTTensors, epochs: int, seed: int, batch_size: int = 128, device: str = "auto",
     progress: bool = True, lr: float = 1e-3,
@@ -91,24 +122,8 @@ def train_judge(
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
         model = DigitClassifier().to(device)
-        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-        generator = torch.Generator().manual_seed(seed)
-        images, labels = train_set.images.to(device), train_set.labels.to(device)
-        model.train()
-        for epoch in range(1, epochs + 1):
-            batches = shuffled_batches(len(images), batch_size, generator)
-            total = -(-len(images) // batch_size)
-            with tqdm(batches, total=total, desc=f"judge epoch {epoch}/{epochs}", leave=False,
-                      mininterval=1.0, disable=not progress) as bar:
-                for step, index in enumerate(bar):
-                    index = index.to(device)
-                    loss = F.cross_entropy(model(images[index]), labels[index])
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
-                    if step % 50 == 0:  # reading the loss syncs a GPU, so only now and then
-                        bar.set_postfix(loss=f"{loss.item():.3f}")
-    return model.eval()
+        return fit_classifier(model, train_set, epochs, torch.Generator().manual_seed(seed), batch_size, lr,
+                              progress=progress)
 
 
 def judge_pass(judge: DigitClassifier, images: torch.Tensor, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:

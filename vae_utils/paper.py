@@ -165,7 +165,7 @@ def _baseline_values(latent: Mapping[str, Any]) -> dict[str, Any]:
         values["chosen_judge2_worst_digit"] = str(latent["chosen_second_judge"]["judge2_worst_digit"])
         for name, rows in latent.get("judge_agreement", {}).items():
             mean = next(row for row in rows if row["digit"] == "mean")
-            key = name.replace(" ", "_").replace("-", "_")
+            key = re.sub(r"\W+", "_", name).strip("_")  # "recon." -> recon
             values[f"agree_{key}"] = percent_text(mean["same_verdict"])
             values[f"judge2_{key}"] = percent_text(mean["judge2"])
     for name, value in latent.get("class_agnostic_frechet", {}).items():

@@ -59,9 +59,9 @@ def agreement_table(agreements: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
         row = {"digit": digit}
         for name, table in tables.items():
             line = table.loc[digit]
-            row[f"{name}: CNN"] = percent(line["judge1"])
-            row[f"{name}: MLP"] = percent(line["judge2"])
-            row[f"{name}: same verdict"] = percent(line["same_verdict"])
+            row[f"{name} CNN"] = percent(line["judge1"])
+            row[f"{name} MLP"] = percent(line["judge2"])
+            row[f"{name} agree"] = percent(line["same_verdict"])
         rows.append(row)
     return pd.DataFrame(rows)
 

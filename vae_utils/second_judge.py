@@ -16,10 +16,9 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
-from .data import IMAGE_SHAPE, N_DIGITS, MNISTTensors, shuffled_batches
-from .judge import classify, wilson_interval
+from .data import IMAGE_SHAPE, N_DIGITS, MNISTTensors
+from .judge import classify, fit_classifier, wilson_interval
 from .run import RunFolder
 from .runtime import resolve_device
 
@@ -82,21 +81,8 @@ def train_second_judge(
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
         model = MLPJudge().to(device)
-        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-        generator = torch.Generator().manual_seed(seed)
-        images, labels = train_set.images.to(device), train_set.labels.to(device)
-        model.train()
-        for epoch in range(1, epochs + 1):
-            total = -(-len(images) // batch_size)
-            batches = shuffled_batches(len(images), batch_size, generator)
-            for index in tqdm(batches, total=total, desc=f"second judge epoch {epoch}/{epochs}", leave=False,
-                              mininterval=1.0, disable=not progress):
-                index = index.to(device)
-                loss = F.cross_entropy(model(random_affine(images[index], generator)), labels[index])
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-    return model.eval()
+        return fit_classifier(model, train_set, epochs, torch.Generator().manual_seed(seed), batch_size, lr,
+                              augment=random_affine, progress=progress, name="second judge")
 
 
 class SecondJudge(NamedTuple):
