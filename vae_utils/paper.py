@@ -217,10 +217,13 @@ def _seed_values(main: RunFolder, seed_dirs: Sequence[str | os.PathLike]) -> dic
     latent = main.read_latent_metrics()
     seeds = latent.get("seeds")
     values: dict[str, Any] = {"seed_runs_finished": len(runs), "seed_runs_planned": len(seed_dirs),
-                              "seeds_complete": bool(seeds) and len(seeds["runs"]) == len(seed_dirs) + 1}
+                              "seeds_complete": bool(seeds) and len(seeds["runs"]) == len(seed_dirs) + 1,
+                              "seeds_shown": False}
     if not seeds:
         return values
     values["n_runs"] = str(len(seeds["runs"]))
+    values["seeds_shown"] = len(seeds["runs"]) >= 2  # a spread needs two runs; the text says how many finished
+    values["n_runs_planned"] = str(len(seed_dirs) + 1)
     summary = seeds["summary"]
     for column, key, digits in [("test -ELBO", "elbo", 2), ("IW-NLL", "iw", 2), ("best epoch", "best_epoch", 0),
                                 ("stop epoch", "stop_epoch", 0), ("accuracy", "accuracy", 3),
