@@ -93,3 +93,10 @@ def test_the_papers_values_module_does_not_enter_the_key(run_dir, monkeypatch, t
     before = _key(run_dir)
     (package / "paper.py").write_text((package / "paper.py").read_text() + "\n# reworded\n")
     assert _key(run_dir) == before
+
+
+def test_a_run_folder_named_by_the_notebooks_default_enters_the_key(tmp_path, monkeypatch):
+    monkeypatch.delenv("CI", raising=False)  # the full configuration: notebook 04 compares runs/course_protocol
+    assert vu.notebook_defaults(NOTEBOOK)["comparison_run_dir"] == "runs/course_protocol"
+    files = vu.reuse._input_files("04_latent_space", {**vu.notebook_defaults(NOTEBOOK), "run_dir": str(tmp_path)})
+    assert vu.RunFolder("runs/course_protocol").file(vu.RunFolder.METRICS) in files

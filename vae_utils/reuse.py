@@ -16,7 +16,8 @@ from typing import Any, Iterable, Mapping
 from .paths import PROJECT_ROOT, project_path
 from .run import RunFolder
 
-__all__ = ["REFERENCED_RUNS", "execution_key", "execution_record", "file_digest", "reuse_verdict"]
+__all__ = ["REFERENCED_RUNS", "execution_key", "execution_record", "file_digest", "notebook_defaults",
+           "reuse_verdict"]
 
 KEY_FORMAT = 1  # raise when the key's ingredients change, so that no older record matches by accident
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -50,9 +51,9 @@ def _digests(paths: Iterable[Path]) -> dict[str, str]:
     return {_shown(path): file_digest(path) for path in sorted(paths) if path.is_file()}
 
 
-# Modules no notebook runs: the paper's values are read after the notebooks, so editing them re-renders the PDF but
-# never re-executes a notebook.
-NOT_ANALYSIS_CODE = ("paper.py",)
+# Modules no notebook runs: the paper's values are read after the notebooks, and this module decides what is reused;
+# editing either re-renders the PDF or changes the rule, never what a notebook computes.
+NOT_ANALYSIS_CODE = ("paper.py", "reuse.py")
 
 
 def _code_digests() -> dict[str, str]:
@@ -82,17 +83,32 @@ def _input_files(notebook: str, parameters: Mapping[str, Any]) -> list[Path]:
     return files
 
 
+def notebook_defaults(notebook_path: str | os.PathLike) -> dict[str, Any]:
+    """The values the notebook's ``parameters`` cell assigns, as it assigns them in this environment (the smoke
+    switch included): a run folder named by a default is read as surely as one passed with ``-p``."""
+    notebook = json.loads(Path(notebook_path).read_text(encoding="utf-8"))
+    for cell in notebook["cells"]:
+        if cell["cell_type"] == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
+            namespace: dict[str, Any] = {}
+            exec("".join(cell["source"]), namespace)  # the project's own cell: plain assignments
+            return {name: value for name, value in namespace.items()
+                    if not name.startswith("__") and not isinstance(value, type(os))}
+    return {}
+
+
 def execution_key(notebook_path: str | os.PathLike, parameters: Mapping[str, Any]) -> str:
     """One digest of what an execution depends on: the notebook, the code, the parameters, the smoke switch and the
-    run-folder files it reads. The MNIST files are fixed data and stay out of it."""
+    run-folder files it reads (named by a parameter given or by the notebook's default). The MNIST files are fixed
+    data and stay out of it."""
     notebook_path = Path(notebook_path)
+    effective = {**notebook_defaults(notebook_path), **parameters}
     ingredients = {
         "format": KEY_FORMAT,
         "notebook": file_digest(notebook_path),
         "code": _code_digests(),
         "parameters": {name: parameters[name] for name in sorted(parameters)},
         "smoke_test": "CI" in os.environ,
-        "inputs": _digests(_input_files(notebook_path.stem, parameters)),
+        "inputs": _digests(_input_files(notebook_path.stem, effective)),
     }
     text = json.dumps(ingredients, sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
