@@ -66,6 +66,7 @@ lab: venv
 benchmark: venv
 	$(PY) benchmarks/train_throughput.py
 	$(PY) benchmarks/notebook_times.py notebooks/04_latent_space.ipynb
+	$(PY) benchmarks/analysis_parts.py
 	$(PY) benchmarks/report_rebuild.py
 
 clean-report:

@@ -97,6 +97,24 @@ def test_importance_weighted_estimate_is_at_least_as_tight_as_the_elbo(mnist_tes
     assert single == pytest.approx(elbo, rel=0.01)  # K = 1 is the ELBO itself
 
 
+def test_the_kept_estimate_is_read_back_only_for_the_same_weights_images_and_k(mnist_test_split, tmp_path):
+    torch.manual_seed(0)
+    model = vu.VAE().eval()
+    run = vu.RunFolder(tmp_path)
+    run.export(model, vu.TrainConfig(), vu.TrainingState(stop_reason=vu.Stop.EARLY.reason(patience=10)))
+    images = mnist_test_split.images[:8]
+    first, kept = vu.kept_importance_weighted_nll(run, model, images, k=3, progress=False)
+    assert not kept and first == vu.importance_weighted_nll(model, images, k=3, progress=False)
+    assert vu.kept_importance_weighted_nll(run, model, images, k=3, progress=False) == (first, True)
+    assert not vu.kept_importance_weighted_nll(run, model, images, k=4, progress=False)[1]  # another K
+    assert not vu.kept_importance_weighted_nll(run, model, images[:6], k=4, progress=False)[1]  # other images
+    torch.manual_seed(1)
+    other = vu.VAE().eval()
+    run.export(other, vu.TrainConfig(), vu.TrainingState(stop_reason=vu.Stop.EARLY.reason(patience=10)))
+    estimate, kept = vu.kept_importance_weighted_nll(run, other, images[:6], k=4, progress=False)
+    assert not kept and estimate == vu.importance_weighted_nll(other, images[:6], k=4, progress=False)  # new weights
+
+
 def test_low_temperature_samples_close_to_the_cluster_centre_and_zero_is_refused(digit_blobs):
     latents, labels = digit_blobs
     fit = vu.fit_clusters(latents, labels, k=10, seed=0)

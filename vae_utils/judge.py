@@ -126,10 +126,13 @@ def train_judge(
                               progress=progress)
 
 
-def judge_pass(judge: DigitClassifier, images: torch.Tensor, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+def judge_pass(judge: DigitClassifier, images: torch.Tensor, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
     """Features float32 [N, 128] and predicted digits [N] of any tensor of whole images, in one pass of the judge.
 
-    The metrics need the features and the verdicts of the same images; one pass serves both.
+    The metrics need the features and the verdicts of the same images; one pass serves both. The judge is the
+    analysis' most frequent network: small batches in channels-last (the layout ``load_or_train_judge`` gives its
+    weights) keep its activations in cache, which on a CPU judges about twice as fast as batches of 512
+    (``benchmarks/analysis_parts.py``).
     """
     device = model_device(judge)
     features, predicted = [], []

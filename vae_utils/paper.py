@@ -256,7 +256,7 @@ def _cvae_values(run: RunFolder) -> dict[str, Any]:
             "cvae_temperature": f"{latent['chosen']['temperature']:g}",
             "cvae_meets_rule": bool(latent["chosen"]["meets_rule"]), **_quality("cvae", latent["chosen"]),
             "cvae_judge2": percent_text(latent["chosen"].get("judge2_accuracy", math.nan)),
-            "cvae_iw_nll": nats(latent["test_iw_nll"]), "cvae_elbo": nats(latent["test_negative_elbo"])}
+            "cvae_elbo": nats(latent["test_negative_elbo"])}
 
 
 def paper_values(main_dir: str | os.PathLike, protocol_dir: str | os.PathLike | None,

@@ -70,7 +70,9 @@ def _folders(value: Any) -> list[RunFolder]:
 
 def _input_files(notebook: str, parameters: Mapping[str, Any]) -> list[Path]:
     """The run-folder files the notebook reads: its own folder's files from earlier notebooks, and every training
-    and analysis file of the other run folders its parameters name."""
+    and analysis file of the other finished run folders its parameters name. A run still training is skipped by the
+    notebooks (``RunFolder.finished``), so its files stay out of the key until it finishes: otherwise every epoch
+    of a run in the background would make the analysis that waits for it execute again."""
     files: list[Path] = []
     own = parameters.get("run_dir")
     if own is not None:
@@ -78,7 +80,7 @@ def _input_files(notebook: str, parameters: Mapping[str, Any]) -> list[Path]:
         files += RunFolder(own).files_written_by(earlier)
     for name, read in REFERENCED_RUNS.items():
         for folder in _folders(parameters.get(name)):
-            if own is None or folder.path != project_path(own):
+            if folder.finished and (own is None or folder.path != project_path(own)):
                 files += [folder.file(file) for file in read if folder.has(file)]
     return files
 

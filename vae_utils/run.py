@@ -164,10 +164,11 @@ class RunFolder:
     SAMPLERS = "samplers.pt"
     LATENT_METRICS = "latent_metrics.json"
     GENERATED = "generated_digits.npz"
+    LIKELIHOOD = "likelihood.json"  # the importance-weighted estimate of these weights, with what produced it
     EXECUTIONS = "executions.json"  # which executed notebooks are up to date, and by what key (reuse.py)
     # What each notebook writes here: its outputs, and the inputs of the notebooks after it.
     WRITTEN_BY = {"03_train": (WEIGHTS, HISTORY, METRICS),
-                  "04_latent_space": (JUDGE, SECOND_JUDGE, SAMPLERS, LATENT_METRICS, GENERATED)}
+                  "04_latent_space": (JUDGE, SECOND_JUDGE, SAMPLERS, LATENT_METRICS, GENERATED, LIKELIHOOD)}
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = project_path(path)
@@ -510,6 +511,19 @@ class RunFolder:
     def read_latent_metrics(self) -> dict[str, Any]:
         """The analysis's ``latent_metrics.json``."""
         return self._read_result(self.LATENT_METRICS, "notebooks/04_latent_space.ipynb")
+
+    def read_likelihood(self) -> dict[str, Any] | None:
+        """The kept importance-weighted estimate with its key (``latent.kept_importance_weighted_nll``), or None
+        when there is none or it cannot be read (then it is estimated again)."""
+        path = self.file(self.LIKELIHOOD)
+        try:
+            return read_json(path, self.LIKELIHOOD) if path.is_file() else None
+        except ValueError:
+            return None
+
+    def write_likelihood(self, record: Mapping[str, Any]) -> bool:
+        """Keep an importance-weighted estimate with the key of what produced it."""
+        return self._write_result(self.LIKELIHOOD, record)
 
     def save_judge(self, judge: nn.Module, name: str = JUDGE, **facts: Any) -> None:
         """A judge's weights with plain facts (test accuracy, epochs, seed), so every notebook uses the same judge.
