@@ -90,7 +90,8 @@ def project_loop(
 
     def batches() -> Iterator[torch.Tensor]:
         while True:
-            yield from vu.minibatches(images, batch_size, generator)
+            for index in vu.shuffled_batches(len(images), batch_size, generator):  # as vu.train slices them
+                yield images[index.to(images.device)]
 
     stream = batches()
 

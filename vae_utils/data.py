@@ -17,7 +17,7 @@ from .paths import project_path
 __all__ = [
     "DATA_DIR_ENV", "MNIST_FILES", "N_DIGITS", "MNISTDataError", "MNISTTensors", "class_shares", "ensure_mnist",
     "images_per_digit", "intensity_shares", "load_mnist",
-    "resolve_data_dir", "train_val_split",
+    "resolve_data_dir", "shuffled_batches", "train_val_split",
 ]
 
 N_DIGITS = 10  # MNIST's classes, 0-9

@@ -449,26 +449,26 @@ class RunFolder:
         names = [name for notebook in notebooks for name in self.WRITTEN_BY.get(notebook, ())]
         return [self.file(name) for name in names if self.has(name)]
 
-    def read_execution(self, notebook: str) -> dict[str, Any] | None:
-        """The record of ``notebook``'s last complete execution on this folder, or None (missing or unreadable)."""
-        path = self.file(self.EXECUTIONS)
+    def _read_optional(self, name: str) -> dict[str, Any] | None:
+        """A bookkeeping JSON file of the folder (execution records, the kept likelihood), or None when it is missing
+        or unreadable: then it is simply made again, never an error."""
+        path = self.file(name)
         try:
-            records = read_json(path, self.EXECUTIONS) if path.is_file() else {}
+            return read_json(path, name) if path.is_file() else None
         except ValueError:
             return None
-        record = records.get(notebook)
+
+    def read_execution(self, notebook: str) -> dict[str, Any] | None:
+        """The record of ``notebook``'s last complete execution on this folder, or None (missing or unreadable)."""
+        record = (self._read_optional(self.EXECUTIONS) or {}).get(notebook)
         return record if isinstance(record, dict) else None
 
     def write_execution(self, notebook: str, record: Mapping[str, Any]) -> None:
         """Record a complete execution of ``notebook`` (key and outputs), keeping the other notebooks' records."""
-        path = self.file(self.EXECUTIONS)
-        try:
-            records = read_json(path, self.EXECUTIONS) if path.is_file() else {}
-        except ValueError:
-            records = {}
+        records = self._read_optional(self.EXECUTIONS) or {}
         records[notebook] = _plain(record)
         self.path.mkdir(parents=True, exist_ok=True)
-        write_json(dict(sorted(records.items())), path)
+        write_json(dict(sorted(records.items())), self.file(self.EXECUTIONS))
 
     # --- results: metrics, judge, samplers, generated digits, latent metrics ------------------------------------
 
@@ -515,11 +515,7 @@ class RunFolder:
     def read_likelihood(self) -> dict[str, Any] | None:
         """The kept importance-weighted estimate with its key (``latent.kept_importance_weighted_nll``), or None
         when there is none or it cannot be read (then it is estimated again)."""
-        path = self.file(self.LIKELIHOOD)
-        try:
-            return read_json(path, self.LIKELIHOOD) if path.is_file() else None
-        except ValueError:
-            return None
+        return self._read_optional(self.LIKELIHOOD)
 
     def write_likelihood(self, record: Mapping[str, Any]) -> bool:
         """Keep an importance-weighted estimate with the key of what produced it."""

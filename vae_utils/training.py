@@ -10,7 +10,7 @@ import math
 import os
 import time
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Iterator, Mapping, NamedTuple
+from typing import Any, Mapping, NamedTuple
 
 import pandas as pd
 import torch
@@ -23,7 +23,7 @@ from .run import Plan, RunFolder, Stop, TrainingState
 from .runtime import environment_info, resolve_device, set_seed, to_memory_format, tune_cpu_runtime
 
 __all__ = [
-    "TrainConfig", "TrainResult", "early_stopping_step", "evaluate", "make_optimizer", "minibatches", "train",
+    "TrainConfig", "TrainResult", "early_stopping_step", "evaluate", "make_optimizer", "train",
     "train_or_reuse", "train_step", "training_metrics",
 ]
 
@@ -84,12 +84,6 @@ def make_optimizer(model: VAE, config: TrainConfig, device: torch.device) -> tor
     """Adam as in the course report; the fused kernel (same update rule) where the device has one."""
     fused = device.type in ("cpu", "cuda")
     return torch.optim.Adam(model.parameters(), lr=config.lr, betas=config.betas, fused=fused)
-
-
-def minibatches(images: torch.Tensor, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
-    """Shuffled batches of one epoch sliced from a preloaded tensor (the last batch may be smaller)."""
-    for index in shuffled_batches(len(images), batch_size, generator):
-        yield images[index.to(images.device)]
 
 
 def train_step(
