@@ -61,3 +61,17 @@ def test_the_main_runs_setting_is_read_from_another_runs_sweep():
                                      {"sampler": "a", "temperature": 0.9, "accuracy": 0.99}]}
     assert vu.main_setting_on(latent, "a", 0.9)["accuracy"] == 0.99
     assert vu.main_setting_on(latent, "b", 0.9) is None
+
+
+def test_the_generation_table_has_a_column_per_run_and_rows_per_quantity():
+    latent = {"chosen": {"sampler": "mixture 100", "temperature": 0.8, "meets_rule": True, "accuracy": 0.99,
+                         "min_accuracy": 0.98, "recall": 0.8, "frechet": 20.0},
+              "test_iw_nll": 90.0, "active_units": 15, "clustering_k10": {"test": {"purity": 0.8}}}
+    runs = [_run(f"r{i}", i, np.ones(3), latent={**latent, "chosen": {**latent["chosen"], "temperature": t}})
+            for i, t in enumerate([0.8, 0.9])]
+    seeds = vu.seed_results(runs, {"sampler": "mixture 100", "temperature": 0.8}, _log(np.ones(3)))
+    table = vu.seed_generation_table(seeds).set_index("quantity")
+    assert list(table.columns) == ["seed 0", "seed 1", "mean ± sd", "range"]
+    assert table.loc["chosen sampler", "seed 1"] == "mixture 100"
+    assert table.loc["temperature T", "mean ± sd"] == "0.85 ± 0.07"
+    assert table.loc["temperature T", "range"] == "0.80 to 0.90"

@@ -51,8 +51,9 @@ class CopyingSpace:
     def fit(cls, train: torch.Tensor | np.ndarray, n_cells: int = 50, seed: int = 0,
             fit_points: int = CELL_FIT_POINTS) -> CopyingSpace:
         """Cut the training points' space into ``n_cells`` k-means cells, fitted on ``fit_points`` of them drawn at
-        random (one k-means++ start: cells only need to be local, not optimal; 10,000 points place 50 cells as
-        well as 55,000 do, in an eighth of the time). Every training point still counts as a neighbour."""
+        random (one k-means++ start: cells only need to be local, not optimal). On the main run, cells fitted on
+        10,000 points moved every C_T by at most 0.2 from cells fitted on all 55,000, in a quarter of the time.
+        Every training point still counts as a neighbour."""
         train = torch.as_tensor(train, dtype=torch.float32)
         rng = np.random.default_rng(seed)
         sample = rng.choice(len(train), size=min(fit_points, len(train)), replace=False)

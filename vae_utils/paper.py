@@ -240,11 +240,31 @@ def _seed_values(main: RunFolder, seed_dirs: Sequence[str | os.PathLike]) -> dic
                       band_run_vs_run=nats(band["run_vs_run_median_abs"], 3),
                       band_log_vs_run=nats(band["log_vs_run_median_abs"], 3),
                       band_log_signed=signed(band["median_signed_after"], 3))
+    values.update(_rule_across_runs(seeds["runs"], latent["chosen"], latent["rule"]))
     patience = seeds.get("patience", [])
     if patience:
         values["patience_to_best_max"] = str(max(row["patience to best"] for row in patience))
         values["patience_to_plateau_max"] = str(max(row["patience to plateau"] for row in patience))
     return values
+
+
+def _rule_across_runs(runs: Sequence[Mapping[str, Any]], main_chosen: Mapping[str, Any],
+                      rule: Mapping[str, float]) -> dict[str, Any]:
+    """Whether the rule's choice is stable across training runs, and how the main run's setting fares on each."""
+    temperatures = sorted({f"{row['T']:g}" for row in runs if row.get("T") == row.get("T")})
+    main_worst = [row["main setting: worst digit"] for row in runs
+                  if row.get("main setting: worst digit") == row.get("main setting: worst digit")]
+    passes = [row for row in runs if row.get("main setting: worst digit", 0) >= rule["min_digit_accuracy"]
+              and row.get("main setting: accuracy", 0) >= rule["min_mean_accuracy"]]
+    return {
+        "seeds_same_sampler": str(sum(row.get("sampler") == main_chosen["sampler"] for row in runs)),
+        "seeds_meet_rule": str(sum(bool(row.get("meets rule")) for row in runs)),
+        "seeds_temperatures": " and ".join([", ".join(temperatures[:-1]), temperatures[-1]]
+                                           if len(temperatures) > 1 else temperatures),
+        "main_setting_passes": str(len(passes)), "main_setting_all_pass": len(passes) == len(runs),
+        "main_setting_worst_range": (f"{percent_text(min(main_worst))} to {percent_text(max(main_worst))}"
+                                     if main_worst else ""),
+    }
 
 
 def _cvae_values(run: RunFolder) -> dict[str, Any]:

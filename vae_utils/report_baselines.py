@@ -10,8 +10,8 @@ import pandas as pd
 
 from .report import judged_accuracy, percent
 
-__all__ = ["agreement_table", "copying_table", "digit_comparison_table", "patience_table", "seed_report_table",
-           "source_summary_table"]
+__all__ = ["agreement_table", "copying_table", "digit_comparison_table", "patience_table", "seed_generation_table",
+           "seed_report_table", "source_summary_table"]
 
 
 def _per_digit(quality: pd.DataFrame) -> pd.DataFrame:
@@ -96,21 +96,23 @@ _SEED_COLUMNS = {  # column of seeds.seed_table -> (table, reader-facing name, f
     "IW-NLL": ("training", "IW −log p(x)", "{:.2f}".format),
     "active units": ("training", "active units", _COUNT),
     "purity k=10": ("training", "purity, k = 10", "{:.3f}".format),
-    "T": ("generation", "T", "{:g}".format),
+    "T": ("generation", "T", "{:.2f}".format),
     "accuracy": ("generation", "accuracy", percent),
     "worst digit": ("generation", "worst digit", percent),
     "recall": ("generation", "recall", "{:.2f}".format),
     "Fréchet": ("generation", "Fréchet", "{:.1f}".format),
-    "main setting: accuracy": ("generation", "main setting: accuracy", percent),
-    "main setting: worst digit": ("generation", "main setting: worst digit", percent),
-    "main setting: recall": ("generation", "main setting: recall", "{:.2f}".format),
+    "main setting: accuracy": ("generation", "main run's setting: accuracy", percent),
+    "main setting: worst digit": ("generation", "main run's setting: worst digit", percent),
+    "main setting: recall": ("generation", "main run's setting: recall", "{:.2f}".format),
 }
 
 
 def seed_report_table(seeds: Mapping[str, Any], part: str, sampler_names: Mapping[str, str] | None = None
                       ) -> pd.DataFrame:
     """One row per training run, then the mean ± sd and the range over the runs, of the ``part`` ('training' or
-    'generation') columns of ``seeds.seed_results``; ``sampler_names`` shortens the samplers' names."""
+    'generation') columns of ``seeds.seed_results``; ``sampler_names`` shortens the samplers' names.
+
+    The generation part has more quantities than runs, so it comes transposed (``seed_generation_table``)."""
     columns = {key: spec for key, spec in _SEED_COLUMNS.items() if spec[0] == part}
     rows = []
     for run in seeds["runs"]:
@@ -127,6 +129,17 @@ def seed_report_table(seeds: Mapping[str, Any], part: str, sampler_names: Mappin
     rows.append({"training seed": "mean ± sd", **blank, **{label: pair[0] for label, pair in spread.items()}})
     rows.append({"training seed": "range", **blank, **{label: pair[1] for label, pair in spread.items()}})
     return pd.DataFrame(rows)
+
+
+def seed_generation_table(seeds: Mapping[str, Any], sampler_names: Mapping[str, str] | None = None
+                          ) -> pd.DataFrame:
+    """The generation part of ``seed_report_table`` with one row per quantity and one column per training run, then
+    the mean ± sd and the range: nine quantities over a few runs fit a page's width this way round."""
+    table = seed_report_table(seeds, "generation", sampler_names).set_index("training seed")
+    table.index = [f"seed {name}" if name.isdigit() else name for name in table.index]
+    transposed = table.T.reset_index().rename(columns={"index": "quantity"})
+    transposed["quantity"] = transposed["quantity"].replace({"T": "temperature T"})
+    return transposed
 
 
 def patience_table(seeds: Mapping[str, Any]) -> pd.DataFrame:
