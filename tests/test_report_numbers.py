@@ -56,9 +56,14 @@ def body_numbers() -> dict[str, str]:
 
 
 def finished_seed_numbers() -> dict[str, str]:
-    """Each finished run of the main protocol's test negative ELBO (the paper's table of runs states them)."""
-    return {f"{run.shown}'s test negative ELBO": vu.nats(run.read_metrics()["test"]["loss"])
-            for run in SEEDS if run.finished}
+    """Each finished run of the main protocol's test negative ELBO and, once analysed, its chosen setting's judged
+    accuracy (the paper's two tables of runs state them)."""
+    numbers = {f"{run.shown}'s test negative ELBO": vu.nats(run.read_metrics()["test"]["loss"])
+               for run in SEEDS if run.finished}
+    numbers.update({f"{run.shown}'s chosen setting, judged": vu.percent_text(run.read_latent_metrics()["chosen"]
+                                                                               ["accuracy"])
+                    for run in SEEDS if run.finished and run.has(vu.RunFolder.LATENT_METRICS)})
+    return numbers
 
 
 @pytest.mark.parametrize("name", list(abstract_numbers()))
