@@ -225,14 +225,16 @@ def _seed_values(main: RunFolder, seed_dirs: Sequence[str | os.PathLike]) -> dic
     values["seeds_shown"] = len(seeds["runs"]) >= 2  # a spread needs two runs; the text says how many finished
     values["n_runs_planned"] = str(len(seed_dirs) + 1)
     summary = seeds["summary"]
-    for column, key, digits in [("test -ELBO", "elbo", 2), ("IW-NLL", "iw", 2), ("best epoch", "best_epoch", 0),
-                                ("stop epoch", "stop_epoch", 0), ("accuracy", "accuracy", 3),
-                                ("recall", "recall", 2), ("purity k=10", "purity", 3)]:
+    fixed = {digits: f"{{:.{digits}f}}".format for digits in (0, 2, 3)}
+    for column, key, shown in [("test -ELBO", "elbo", fixed[2]), ("IW-NLL", "iw", fixed[2]),
+                               ("best epoch", "best_epoch", fixed[0]), ("stop epoch", "stop_epoch", fixed[0]),
+                               ("accuracy", "accuracy", percent_text), ("recall", "recall", fixed[2]),
+                               ("purity k=10", "purity", fixed[3])]:
         if column in summary and summary[column]["runs"] >= 2:
             row = summary[column]
-            values[f"seeds_{key}_mean"] = f"{row['mean']:.{digits}f}"
-            values[f"seeds_{key}_sd"] = f"{row['sd']:.{digits}f}"
-            values[f"seeds_{key}_range"] = f"{row['min']:.{digits}f} to {row['max']:.{digits}f}"
+            values[f"seeds_{key}_mean"] = shown(row["mean"])
+            values[f"seeds_{key}_sd"] = shown(row["sd"])
+            values[f"seeds_{key}_range"] = f"{shown(row['min'])} to {shown(row['max'])}"
     band = seeds.get("log_band")
     if band:
         values.update(band_inside=percent_text(band["inside_share_after"], 0), band_after=str(band["after"]),
@@ -241,6 +243,11 @@ def _seed_values(main: RunFolder, seed_dirs: Sequence[str | os.PathLike]) -> dic
                       band_log_vs_run=nats(band["log_vs_run_median_abs"], 3),
                       band_log_signed=signed(band["median_signed_after"], 3))
     values.update(_rule_across_runs(seeds["runs"], latent["chosen"], latent["rule"]))
+    hours = [f"{run.metrics['wall_seconds'] / 3600:.1f}" for run in runs]
+    values["seeds_wall_hours"] = " and ".join([", ".join(hours[:-1]), hours[-1]] if len(hours) > 1 else hours)
+    machines = {plain_hardware(run.metrics.get("environment", {})) for run in runs}
+    values["seeds_hardware"] = machines.pop() if len(machines) == 1 else "several machines"
+    values["seeds_one_thread"] = all(run.metrics.get("environment", {}).get("torch_threads") == 1 for run in runs)
     patience = seeds.get("patience", [])
     if patience:
         values["patience_to_best_max"] = str(max(row["patience to best"] for row in patience))
