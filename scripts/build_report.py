@@ -134,15 +134,19 @@ def figure_cell(caption: str, path: str, label: str, figures_dir: Path) -> Noteb
     return nbformat.v4.new_code_cell("", outputs=[output])
 
 
-def table_cell(caption: str, label: str, tables: Mapping[str, Mapping[str, Any]]) -> NotebookNode:
-    """A table the notebooks showed, with the paper's caption, as raw LaTeX (the layout of ``vu.table_latex``)."""
+def table_cell(caption: str, label: str, tables: Mapping[str, Mapping[str, Any]], placement: str = "htbp"
+               ) -> NotebookNode:
+    """A table the notebooks showed, with the paper's caption, as raw LaTeX (the layout of ``vu.table_latex``).
+
+    ``placement``: "htbp" in the body (a float near its mention); "H" in the appendix, where each table belongs
+    under its heading and a float drifting to the next page would leave the heading alone."""
     if label not in tables:
         known = ", ".join(sorted(tables)) or "none"
         raise ReportBuildError(f"the paper places table {label}, which no executed notebook showed (shown: {known})")
     shape = tables[label]
     frame = pd.DataFrame(shape["rows"], columns=shape["columns"])
     latex = vu.table_latex(frame, markdown_to_latex(caption), shape.get("column_format"), label,
-                           bool(shape.get("landscape")), caption_is_latex=True)
+                           bool(shape.get("landscape")), caption_is_latex=True, placement=placement)
     return nbformat.v4.new_raw_cell(latex, metadata={"raw_mimetype": "text/latex"})
 
 
@@ -185,7 +189,8 @@ def paper_notebook(text: str, meta: Mapping[str, str], tables: Mapping[str, Mapp
             target.append(figure_cell(figure["caption"], figure["path"], figure["label"], figures_dir))
         elif table:
             flush()
-            target.append(table_cell(table["caption"], table["label"], tables))
+            target.append(table_cell(table["caption"], table["label"], tables,
+                                     placement="H" if section == "appendix" else "htbp"))
         else:
             lines.append(line)
     flush()

@@ -193,7 +193,7 @@ def _protocol_values(run: RunFolder, main_latent: Mapping[str, Any]) -> dict[str
     agreement, held_out = compare_with_log(history, log), heldout_minimum(history)
     return {
         "protocol_done": True, **_training("protocol", metrics, history),
-        "protocol_train_loss": nats(agreement.ours_last, 3), "course_train_loss": nats(agreement.theirs_last, 4),
+        "protocol_train_loss": nats(agreement.ours_last, 3), "course_train_loss": nats(agreement.theirs_last, 3),
         "protocol_log_median": nats(agreement.median_abs_diff, 3),
         "protocol_log_max": nats(agreement.max_abs_diff), "protocol_log_max_epoch": count(agreement.max_abs_diff_epoch),
         "protocol_heldout_min_epoch": count(held_out.min_epoch), "protocol_heldout_min": nats(held_out.min_value),

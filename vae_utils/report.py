@@ -43,9 +43,10 @@ def format_table(df: pd.DataFrame, float_digits: int = 2) -> pd.DataFrame:
 
 
 def table_latex(text: pd.DataFrame, caption: str, column_format: str | None = None, label: str | None = None,
-                landscape: bool = False, caption_is_latex: bool = False) -> str:
+                landscape: bool = False, caption_is_latex: bool = False, placement: str = "htbp") -> str:
     """A booktabs table that cannot leave the page: a float placed near its mention, caption bound to it, fitted to
-    the text.
+    the text. ``placement``: LaTeX's float placement; "H" (the float package) keeps a table exactly where the text
+    puts it, as under an appendix heading.
 
     Set in \\small (10 pt); only a table wider than the text is shrunk, and the report's PDF check refuses any
     text below 8 pt, so a table too wide for that must be split or moved to the landscape appendix.
@@ -54,7 +55,7 @@ def table_latex(text: pd.DataFrame, caption: str, column_format: str | None = No
     tabular = text.to_latex(index=False, escape=True, column_format=column_format)
     label_line = f"\\label{{{label}}}\n" if label else ""
     table = (
-        "\\begin{table}[htbp]\n\\centering\\small\n"
+        f"\\begin{{table}}[{placement}]\n\\centering\\small\n"
         f"\\caption{{{caption if caption_is_latex else caption.translate(_LATEX_SPECIALS)}}}\n{label_line}"
         "\\begin{adjustbox}{max width=\\linewidth, max totalheight=0.8\\textheight}\n"
         f"{tabular}\\end{{adjustbox}}\n\\end{{table}}\n"

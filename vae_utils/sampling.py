@@ -115,7 +115,7 @@ class CoursePriorSampler:
     tied_to_digits: ClassVar[bool] = False
     z_dim: int
     name: str = "clamped prior"  # the report's table of samplers says what each short name stands for
-    description: str = ("N(0, I) clamped to [-2, 2] whatever the digit, decoded by the VAE; the digit is only the "
+    description: str = ("N(0, I) clamped to [−2, 2] whatever the digit, decoded by the VAE; the digit is only the "
                         "row's title (the course report's procedure)")
     clamp: float = 2.0
 
@@ -141,7 +141,7 @@ class ConditionalPriorSampler:
     tied_to_digits: ClassVar[bool] = True
     z_dim: int
     name: str = "conditional VAE"
-    description: str = "N(0, T^2 I), decoded by the conditional VAE together with the digit asked for"
+    description: str = "N(0, T² I), decoded by the conditional VAE together with the digit asked for"
 
     def missing_digits(self) -> list[int]:
         """None: every digit is one of the decoder's labels."""
