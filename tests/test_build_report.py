@@ -114,11 +114,24 @@ def test_paper_places_figures_and_tables_by_label_abstract_on_top_appendix_last(
                                           "label": "fig:line"}
     table = next(cell for cell in document.cells if cell.cell_type == "raw" and "tabular" in cell.source)
     assert "Three numbered rows, 93.17 nats in all." in table.source and "\\label{tbl:numbers}" in table.source
+    assert "\\begin{table}[htbp]" in table.source  # a body table floats near its mention
     sources = [cell.source for cell in document.cells]
     references = next(i for i, source in enumerate(sources) if source.startswith("# References"))
     appendix = sources.index("\\appendix")
     assert references < appendix and "Words of the appendix" in sources[appendix + 1], kinds
     assert "\\figref{fig:line}" in sources[0] and "\\eqref{eq:one}" in sources[0] and "it improved" in sources[0]
+
+
+def test_an_appendix_table_stays_under_its_heading(tmp_path):
+    meta, text = br.split_front_matter(PAPER.replace("Words of the appendix.", ": Rows again. {#tbl:numbers}")
+                                       .replace(": Three numbered rows, {{ loss }} nats in all. {#tbl:numbers}", ""))
+    tables = br.harvest_tables([nbformat.read(_table_notebook(tmp_path / "nb.ipynb"), as_version=4)])
+    _figure(tmp_path / "figures")
+    document = br.paper_notebook(br.fill_values(text, {"loss": "1", "improved": True}), meta, tables, "",
+                                 figures_dir=tmp_path / "figures")
+    sources = [cell.source for cell in document.cells]
+    table = sources[sources.index("\\appendix") + 2]
+    assert "Rows again." in table and "\\begin{table}[H]" in table
 
 
 def test_a_table_no_notebook_showed_is_refused_naming_the_shown_ones(tmp_path):
