@@ -201,3 +201,17 @@ def test_paper_values_format_the_results_as_the_json_holds_them():
     assert vu.plain_hardware({"hardware": "Intel(R) Xeon(R) Processor, 2 cores", "device": "cpu"}) == \
         "a two-core Intel Xeon CPU"
     assert vu.signed(-0.0216, 3) == "\u22120.022" and vu.nats(93.1676) == "93.17"
+
+
+def test_what_labels_buy_is_read_digit_by_digit():
+    def row(digit, accuracy, low, high, recall, frechet):
+        return {"digit": digit, "accuracy": accuracy, "accuracy_low": low, "accuracy_high": high, "recall": recall,
+                "frechet": frechet}
+    sampler = [row("0", 0.99, 0.98, 1.0, 0.8, 20), row("1", 0.90, 0.87, 0.92, 0.6, 30),
+               row("2", 0.99, 0.98, 1.0, 0.9, 9), row("mean", 0.96, 0.95, 0.97, 0.77, 20)]
+    cvae = [row("0", 0.99, 0.98, 1.0, 0.85, 15), row("1", 0.98, 0.96, 0.99, 0.9, 10),
+            row("2", 0.93, 0.9, 0.95, 0.8, 12), row("mean", 0.97, 0.96, 0.98, 0.85, 12)]
+    values = vu.labels_digit_by_digit(sampler, cvae)
+    assert values["cvae_accuracy_higher"] == "1" and values["cvae_accuracy_lower"] == "2"
+    assert values["cvae_recall_higher_count"] == "2" and values["cvae_frechet_lower_count"] == "2"
+    assert (values["cvae_recall_largest_digit"], values["cvae_recall_largest_change"]) == ("1", "+0.30")

@@ -22,7 +22,8 @@ from .model import VAE, ConditionalVAE, count_parameters
 from .run import RunFolder
 from .seeds import load_seed_runs
 
-__all__ = ["count", "interval", "nats", "paper_values", "percent_text", "plain_hardware", "signed"]
+__all__ = ["count", "interval", "labels_digit_by_digit", "nats", "paper_values", "percent_text", "plain_hardware",
+           "signed"]
 
 MINUS = "\u2212"  # a typeset minus, not a hyphen
 
@@ -274,12 +275,39 @@ def _rule_across_runs(runs: Sequence[Mapping[str, Any]], main_chosen: Mapping[st
     }
 
 
-def _cvae_values(run: RunFolder) -> dict[str, Any]:
-    """The conditional VAE, once trained and scored: its chosen temperature, quality and conditional likelihood."""
+def _digit_list(digits: Sequence[str]) -> str:
+    """'3', '3 and 5' or '1, 3 and 5'."""
+    return " and ".join([", ".join(digits[:-1]), digits[-1]]) if len(digits) > 1 else "".join(digits)
+
+
+def labels_digit_by_digit(sampler_digits: Sequence[Mapping[str, Any]], cvae_digits: Sequence[Mapping[str, Any]]
+                          ) -> dict[str, Any]:
+    """What training with labels buys and costs, digit by digit, from two ``chosen_per_digit`` lists: the digits
+    where the conditional VAE's accuracy interval lies wholly above or below the ex-post sampler's, and on how many
+    digits its recall is higher and its Fréchet distance lower (with the largest recall change)."""
+    ours = {row["digit"]: row for row in sampler_digits if row["digit"] != "mean"}
+    theirs = {row["digit"]: row for row in cvae_digits if row["digit"] != "mean"}
+    digits = sorted(set(ours) & set(theirs), key=int)
+    higher = [d for d in digits if theirs[d]["accuracy_low"] > ours[d]["accuracy_high"]]
+    lower = [d for d in digits if theirs[d]["accuracy_high"] < ours[d]["accuracy_low"]]
+    recall_change = {d: theirs[d]["recall"] - ours[d]["recall"] for d in digits}
+    largest = max(digits, key=lambda d: abs(recall_change[d]))
+    return {
+        "cvae_accuracy_higher": _digit_list(higher), "cvae_accuracy_lower": _digit_list(lower),
+        "cvae_recall_higher_count": str(sum(change > 0 for change in recall_change.values())),
+        "cvae_frechet_lower_count": str(sum(theirs[d]["frechet"] < ours[d]["frechet"] for d in digits)),
+        "cvae_recall_largest_digit": largest, "cvae_recall_largest_change": signed(recall_change[largest]),
+    }
+
+
+def _cvae_values(run: RunFolder, main_latent: Mapping[str, Any]) -> dict[str, Any]:
+    """The conditional VAE, once trained and scored: its chosen temperature, quality and conditional likelihood,
+    and digit by digit against the main run's chosen sampler."""
     if not run.finished or not run.has(RunFolder.LATENT_METRICS):
         return {"cvae_done": False}
     metrics, latent, history = run.read_metrics(), run.read_latent_metrics(), run.read_history()
     return {"cvae_done": True, **_training("cvae", metrics, history),  # its likelihoods are of x given y
+            **labels_digit_by_digit(main_latent["chosen_per_digit"], latent["chosen_per_digit"]),
             "cvae_temperature": f"{latent['chosen']['temperature']:g}",
             "cvae_meets_rule": bool(latent["chosen"]["meets_rule"]), **_quality("cvae", latent["chosen"]),
             "cvae_judge2": percent_text(latent["chosen"].get("judge2_accuracy", math.nan)),
@@ -295,5 +323,6 @@ def paper_values(main_dir: str | os.PathLike, protocol_dir: str | os.PathLike | 
     values = {"commit": commit, **_main_values(main), **_seed_values(main, seed_dirs)}
     values.update(_protocol_values(RunFolder(protocol_dir), main.read_latent_metrics()) if protocol_dir
                   else {"protocol_done": False})
-    values.update(_cvae_values(RunFolder(cvae_dir)) if cvae_dir else {"cvae_done": False})
+    values.update(_cvae_values(RunFolder(cvae_dir), main.read_latent_metrics()) if cvae_dir
+                  else {"cvae_done": False})
     return values
