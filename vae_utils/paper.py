@@ -302,12 +302,16 @@ def labels_digit_by_digit(sampler_digits: Sequence[Mapping[str, Any]], cvae_digi
 
 def _cvae_values(run: RunFolder, main_latent: Mapping[str, Any]) -> dict[str, Any]:
     """The conditional VAE, once trained and scored: its chosen temperature, quality and conditional likelihood,
-    and digit by digit against the main run's chosen sampler."""
-    if not run.finished or not run.has(RunFolder.LATENT_METRICS):
+    and digit by digit against the main run's chosen sampler. It counts as done only once the main analysis has
+    scored it too (its data-copying rows are there), not merely because its own folder is finished."""
+    scored = any(row.get("generated") == "conditional VAE" for row in main_latent.get("data_copying", []))
+    if not (run.finished and run.has(RunFolder.LATENT_METRICS) and scored):
         return {"cvae_done": False}
     metrics, latent, history = run.read_metrics(), run.read_latent_metrics(), run.read_history()
     return {"cvae_done": True, **_training("cvae", metrics, history),  # its likelihoods are of x given y
             **labels_digit_by_digit(main_latent["chosen_per_digit"], latent["chosen_per_digit"]),
+            "cvae_less_varied": bool(latent["chosen"]["recall"] < main_latent["chosen"]["recall"]
+                                     and latent["chosen"]["frechet"] > main_latent["chosen"]["frechet"]),
             "cvae_temperature": f"{latent['chosen']['temperature']:g}",
             "cvae_meets_rule": bool(latent["chosen"]["meets_rule"]), **_quality("cvae", latent["chosen"]),
             "cvae_judge2": percent_text(latent["chosen"].get("judge2_accuracy", math.nan)),
