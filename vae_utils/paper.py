@@ -245,7 +245,7 @@ def _seed_values(main: RunFolder, seed_dirs: Sequence[str | os.PathLike]) -> dic
                       band_log_signed=signed(band["median_signed_after"], 3))
     values.update(_rule_across_runs(seeds["runs"], latent["chosen"], latent["rule"]))
     hours = [f"{run.metrics['wall_seconds'] / 3600:.1f}" for run in runs]
-    values["seeds_wall_hours"] = " and ".join([", ".join(hours[:-1]), hours[-1]] if len(hours) > 1 else hours)
+    values["seeds_wall_hours"] = _digit_list(hours)
     machines = {plain_hardware(run.metrics.get("environment", {})) for run in runs}
     values["seeds_hardware"] = machines.pop() if len(machines) == 1 else "several machines"
     values["seeds_one_thread"] = all(run.metrics.get("environment", {}).get("torch_threads") == 1 for run in runs)
@@ -267,17 +267,16 @@ def _rule_across_runs(runs: Sequence[Mapping[str, Any]], main_chosen: Mapping[st
     return {
         "seeds_same_sampler": str(sum(row.get("sampler") == main_chosen["sampler"] for row in runs)),
         "seeds_meet_rule": str(sum(bool(row.get("meets rule")) for row in runs)),
-        "seeds_temperatures": " and ".join([", ".join(temperatures[:-1]), temperatures[-1]]
-                                           if len(temperatures) > 1 else temperatures),
+        "seeds_temperatures": _digit_list(temperatures),
         "main_setting_passes": str(len(passes)), "main_setting_all_pass": len(passes) == len(runs),
         "main_setting_worst_range": (f"{percent_text(min(main_worst))} to {percent_text(max(main_worst))}"
                                      if main_worst else ""),
     }
 
 
-def _digit_list(digits: Sequence[str]) -> str:
-    """'3', '3 and 5' or '1, 3 and 5'."""
-    return " and ".join([", ".join(digits[:-1]), digits[-1]]) if len(digits) > 1 else "".join(digits)
+def _digit_list(items: Sequence[str]) -> str:
+    """'3', '3 and 5' or '1, 3 and 5': digits, temperatures or hours in a sentence."""
+    return " and ".join([", ".join(items[:-1]), items[-1]]) if len(items) > 1 else "".join(items)
 
 
 def labels_digit_by_digit(sampler_digits: Sequence[Mapping[str, Any]], cvae_digits: Sequence[Mapping[str, Any]]
