@@ -343,3 +343,20 @@ def test_class_agnostic_frechet_pools_the_digits(small_train_images):
     per_digit = vu.generation_quality(judge, rows, reference)
     assert vu.class_agnostic_frechet(judge, small_train_images.images, reference) == pytest.approx(0.0, abs=1e-6)
     assert pooled < per_digit.loc[per_digit["digit"] == "mean", "frechet"].item()
+
+
+def test_batched_mixture_fits_what_scikit_learn_fits():
+    from sklearn.mixture import GaussianMixture
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(scale=4.0, size=(5, 4))
+    codes = np.concatenate([centre + rng.normal(size=(120, 4)) @ rng.normal(size=(4, 4)) for centre in centres])
+    ours = vu.sampling.BatchedGaussianMixture(5, covariance_type="full", reg_covar=1e-4, random_state=0).fit(codes)
+    theirs = GaussianMixture(5, covariance_type="full", reg_covar=1e-4, random_state=0).fit(codes)
+    assert ours.n_iter_ == theirs.n_iter_
+    for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
+        np.testing.assert_allclose(getattr(ours, name), getattr(theirs, name), rtol=1e-9, atol=1e-9)
+    fresh = rng.normal(scale=4.0, size=(50, 4))  # not the fitted codes: their own outer products
+    np.testing.assert_allclose(ours.score_samples(fresh), theirs.score_samples(fresh), rtol=1e-9)
+    assert np.array_equal(ours.predict(fresh), theirs.predict(fresh))
+    assert ours._fitting is None  # the fit's cached products are dropped with it

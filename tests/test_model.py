@@ -84,8 +84,10 @@ def test_reparameterize_is_deterministic_under_a_generator():
     [
         (vu.Conv2d(128, 256, 4, 2, 1), nn.Conv2d(128, 256, 4, 2, 1), (6, 128, 3, 3)),
         (vu.ConvTranspose2d(256, 128, 3), nn.ConvTranspose2d(256, 128, 3), (6, 256, 1, 1)),
+        (vu.ConvTranspose2d(32, 1, 4, 2, 1), nn.ConvTranspose2d(32, 1, 4, 2, 1), (6, 32, 14, 14)),
+        (vu.ConvTranspose2d(8, 1, (3, 5), (1, 2), (0, 2)), nn.ConvTranspose2d(8, 1, (3, 5), (1, 2), (0, 2)), (3, 8, 5, 6)),
     ],
-    ids=["Conv2d-7", "ConvTranspose2d-14"],
+    ids=["Conv2d-7", "ConvTranspose2d-14", "ConvTranspose2d-20", "one-channel-uneven"],
 )
 def test_fast_layers_equal_stock_layers_in_outputs_and_gradients(fast, stock, shape, channels_last):
     torch.manual_seed(0)
@@ -100,8 +102,8 @@ def test_fast_layers_equal_stock_layers_in_outputs_and_gradients(fast, stock, sh
     grad = torch.randn_like(out_stock)
     grads_fast = torch.autograd.grad(out_fast, (x_fast, fast.weight, fast.bias), grad)
     grads_stock = torch.autograd.grad(out_stock, (x_stock, stock.weight, stock.bias), grad)
-    for a, b in zip(grads_fast, grads_stock):
-        assert torch.allclose(a, b, atol=1e-5, rtol=1e-5)
+    for a, b in zip(grads_fast, grads_stock):  # sums over many pixels: rounding scales with their size
+        assert torch.allclose(a, b, atol=1e-5 * max(1.0, b.abs().max().item()), rtol=1e-5)
 
 
 def test_fast_layers_fall_back_to_the_stock_path_on_other_shapes():
@@ -109,6 +111,8 @@ def test_fast_layers_fall_back_to_the_stock_path_on_other_shapes():
     big, wide = torch.randn(2, 128, 7, 7), torch.randn(2, 256, 2, 2)
     assert torch.equal(conv(big), nn.Conv2d.forward(conv, big))
     assert torch.equal(deconv(wide), nn.ConvTranspose2d.forward(deconv, wide))
+    spaced, small = vu.ConvTranspose2d(32, 1, 4, 2, 1, dilation=2), torch.randn(2, 32, 5, 5)
+    assert torch.equal(spaced(small), nn.ConvTranspose2d.forward(spaced, small))  # one channel, dilated: stock
 
 
 def test_vae_equals_the_same_network_built_from_stock_layers():

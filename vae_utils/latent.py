@@ -229,6 +229,19 @@ def active_units(means: np.ndarray, threshold: float = 0.01) -> tuple[int, np.nd
     return int((variance > threshold).sum()), variance
 
 
+# Decoder rows per call in the importance-weighted estimate: K draws of a whole batch at once (6,400 rows) fall out
+# of the CPU's cache and decode about 20% slower than the same draws in pieces of about 640 rows.
+_IW_DECODE_ROWS = 640
+
+
+def _bernoulli_log_likelihood(model: VAE, x: torch.Tensor, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    """log p(x|z) [summed over pixels] of images ``x`` [B, 1, 28, 28] under codes ``z`` [draws, B, z_dim]: [draws, B]."""
+    extra = condition(model, None if labels is None else labels.repeat(len(z)))  # z is draw-major: [draws * B, z]
+    logits = model.decode(z.reshape(-1, z.shape[-1]), *extra).reshape(len(z), *x.shape)
+    bce = F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none")
+    return -bce.flatten(2).sum(-1)
+
+
 def importance_weighted_nll(
     model: VAE, images: torch.Tensor, k: int = 100, batch_size: int = 64, seed: int = 0, progress: bool = True,
     labels: torch.Tensor | None = None,
@@ -260,10 +273,9 @@ def importance_weighted_nll(
             z = mu + torch.exp(0.5 * logvar) * eps  # [k, B, z]
             log_q = -0.5 * (eps.pow(2) + logvar + LOG_2PI).sum(-1)
             log_prior = -0.5 * (z.pow(2) + LOG_2PI).sum(-1)
-            extra = condition(model, None if y is None else y.to(device).repeat(k))  # z is k-major: [k * B, z]
-            logits = model.decode(z.reshape(-1, z.shape[-1]), *extra).reshape(k, *x.shape)
-            bce = F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none")
-            log_lik = -bce.flatten(2).sum(-1)
+            y = None if y is None else y.to(device)
+            draws = max(1, _IW_DECODE_ROWS // len(x))
+            log_lik = torch.cat([_bernoulli_log_likelihood(model, x, z_part, y) for z_part in z.split(draws)])
             log_w = (log_lik + log_prior - log_q).double()  # [k, B]
             total -= (torch.logsumexp(log_w, dim=0) - math.log(k)).sum().item()
     return total / len(images)

@@ -39,8 +39,10 @@ def _single_window(layer: nn.Conv2d, x: torch.Tensor) -> tuple[int, int] | None:
 
 # Why these two classes exist: on the CPU, oneDNN's convolution is several times
 # slower than a matrix product for the degenerate shapes 3x3 -> 1x1 (Conv2d-7) and
-# 1x1 -> 3x3 (ConvTranspose2d-14). They compute exactly the same function with the
-# same parameters, keep the stock class names so torchsummary prints the course
+# 1x1 -> 3x3 (ConvTranspose2d-14), and about three times slower than a matrix product
+# and ``F.fold`` for the last layer's single output channel (ConvTranspose2d-20, the
+# decoder's costliest layer in the likelihood estimate). They compute the same function
+# with the same parameters, keep the stock class names so torchsummary prints the course
 # report's rows, and tests/test_model.py checks outputs and gradients against nn's.
 
 
@@ -58,17 +60,31 @@ class Conv2d(nn.Conv2d):
 
 
 class ConvTranspose2d(nn.ConvTranspose2d):
-    """``nn.ConvTranspose2d`` that computes a 1x1 input (1x1 -> kxk) as one matrix product."""
+    """``nn.ConvTranspose2d`` that computes a 1x1 input (1x1 -> kxk) as one matrix product, and a single output
+    channel as a matrix product whose kernel-sized columns ``F.fold`` sums into the output image."""
 
     def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
-        """Matrix product for an unpadded 1x1 input, else the ordinary transposed convolution."""
-        plain = self.padding == (0, 0) and self.output_padding == (0, 0) and self.dilation == (1, 1)
-        if output_size is not None or x.dim() != 4 or x.shape[-2:] != (1, 1) or not plain or self.groups != 1:
+        """Matrix product for an unpadded 1x1 input or one output channel, else the ordinary transposed convolution."""
+        simple = (output_size is None and x.dim() == 4 and self.groups == 1 and self.dilation == (1, 1)
+                  and self.output_padding == (0, 0) and self.padding_mode == "zeros")
+        if simple and x.shape[-2:] == (1, 1) and self.padding == (0, 0):
+            out = (x.reshape(len(x), -1) @ self.weight.reshape(self.in_channels, -1)).view(
+                len(x), self.out_channels, *self.kernel_size
+            )
+        elif simple and self.out_channels == 1:
+            out = self._folded(x)
+        else:
             return super().forward(x, output_size)
-        out = (x.reshape(len(x), -1) @ self.weight.reshape(self.in_channels, -1)).view(
-            len(x), self.out_channels, *self.kernel_size
-        )
         return out if self.bias is None else out + self.bias.view(1, -1, 1, 1)
+
+    def _folded(self, x: torch.Tensor) -> torch.Tensor:
+        """The transposed convolution as col2im: each input pixel's kernel-sized patch (weights times its
+        channels), summed where patches overlap by ``F.fold``; no bias."""
+        n, c, h, w = x.shape
+        size = [(length - 1) * stride - 2 * pad + kernel for length, stride, pad, kernel
+                in zip((h, w), self.stride, self.padding, self.kernel_size)]
+        columns = self.weight.reshape(c, -1).t() @ x.reshape(n, c, h * w)  # [n, out * kh * kw, h * w]
+        return F.fold(columns, size, self.kernel_size, stride=self.stride, padding=self.padding)
 
 
 class VAE(nn.Module):
@@ -100,7 +116,7 @@ class VAE(nn.Module):
             ConvTranspose2d(256, 128, 3), nn.ReLU(inplace=True),  # 1 -> 3, a matrix product
             nn.ConvTranspose2d(128, 64, 5, 2, 1), nn.ReLU(inplace=True),  # 3 -> 7
             nn.ConvTranspose2d(64, 32, 4, 2, 1), nn.ReLU(inplace=True),  # 7 -> 14
-            nn.ConvTranspose2d(32, 1, 4, 2, 1),  # 14 -> 28, logits
+            ConvTranspose2d(32, 1, 4, 2, 1),  # 14 -> 28, logits; one channel: a matrix product and a fold
         )
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
