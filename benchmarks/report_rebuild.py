@@ -6,7 +6,9 @@ likelihood estimate, and `make report` with nothing changed (every notebook reus
 The cold analysis executes notebook 04 in its full configuration on one run folder (its judges already trained),
 into build/timing/, as `make report` does when the analysis code or its parameters changed: every result is
 computed again except the importance-weighted likelihood, which is kept per weights (`likelihood.json`). It is
-timed twice: first with the kept estimate set aside, as for new weights, then as for changed analysis code.
+timed twice: first with the kept estimate set aside, as for new weights, then as for changed analysis code. The
+judge's features of the training images (``vu.kept_judge_features``, under build/) depend on the judge only and are
+left as they are: kept when any analysis with this judge ran before, as after every ``make report``.
 The rebuild first runs `make report` once so that everything is up to date, then times a second `make report`.
 Targets (issue 25): the cold analysis no slower than before the run-to-run work (about 245 s on two cores; 256 s
 for that version's notebook 04 on the machine of the closing note), the unchanged rebuild at most 180 s.
@@ -40,6 +42,9 @@ def time_cold_analysis(run_dir: str, env: dict[str, str]) -> None:
     output.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "papermill", "notebooks/04_latent_space.ipynb", str(output), "--no-progress-bar",
                "-p", "run_dir", run_dir]
+    features = sorted(vu.project_path(vu.judge.FEATURE_CACHE).glob("*.npy"))
+    print(f"judge features of training images kept from an earlier analysis: {len(features)} file(s) "
+          "(the first analysis with a judge computes them, about 11 s on two cores)")
     kept = vu.RunFolder(run_dir).file(vu.RunFolder.LIKELIHOOD)
     aside = output.parent / kept.name
     if kept.exists():

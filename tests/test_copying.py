@@ -1,5 +1,7 @@
 """The data-copying test flags a planted copy set and passes new digits."""
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -38,3 +40,34 @@ def test_nearest_neighbour_is_exact(space_and_sets):
     found = space.neighbours(vu.flat_pixels(train.images[100:105]))
     assert list(found.index) == [100, 101, 102, 103, 104]
     assert found.distances.max() < 1e-2
+
+
+def test_judge_features_are_kept_per_judge_and_images(tmp_path):
+    torch.manual_seed(0)
+    judge, images = vu.DigitClassifier(), torch.rand(40, 1, 28, 28)
+    first = vu.kept_judge_features(judge, images, cache_dir=tmp_path)
+    assert len(list(tmp_path.iterdir())) == 1
+    np.testing.assert_array_equal(first, vu.judge_pass(judge, images)[0])
+    kept = next(tmp_path.iterdir())
+    np.save(kept, np.zeros_like(first))  # a kept file is what is returned while its key holds
+    assert not vu.kept_judge_features(judge, images, cache_dir=tmp_path).any()
+    with torch.no_grad():
+        judge.body[0].bias.add_(0.5)  # other weights: another key, computed afresh
+    np.testing.assert_array_equal(vu.kept_judge_features(judge, images, cache_dir=tmp_path),
+                                  vu.judge_pass(judge, images)[0])
+    vu.kept_judge_features(judge, images[:20], cache_dir=tmp_path)  # other images: another key
+    assert len(list(tmp_path.iterdir())) == 3
+    kept.write_bytes(b"not an array")  # an unreadable file is computed again, not trusted
+    torch.manual_seed(0)
+    np.testing.assert_array_equal(vu.kept_judge_features(vu.DigitClassifier(), images, cache_dir=tmp_path), first)
+
+
+def test_data_copying_with_kept_training_features_equals_computing_them():
+    torch.manual_seed(0)
+    judge = vu.DigitClassifier()
+    train = torch.rand(300, 1, 28, 28)
+    case = vu.CopyingCase("planted", train[:60] * 0.98, {"new": torch.rand(60, 1, 28, 28)})
+    features = lambda images: vu.judge_pass(judge, images)[0]  # noqa: E731
+    computed, _ = vu.data_copying(train, features, [case], n_cells=2, seed=0)
+    kept, _ = vu.data_copying(train, features, [case], n_cells=2, seed=0, train_features=features(train))
+    pd.testing.assert_frame_equal(computed, kept)

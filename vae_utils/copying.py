@@ -122,16 +122,19 @@ class ClosestPairs(NamedTuple):
 
 def data_copying(train_images: torch.Tensor, features: Callable[[torch.Tensor], np.ndarray],
                  cases: Sequence[CopyingCase], n_cells: int = 50, seed: int = 0, n_closest: int = 10,
-                 ) -> tuple[pd.DataFrame, dict[str, ClosestPairs]]:
+                 train_features: np.ndarray | None = None) -> tuple[pd.DataFrame, dict[str, ClosestPairs]]:
     """C_T of every case against every reference, in pixels and in the judge's features (``features`` maps images
     to [N, D]), with the training images the model was fitted on; and each case's closest pairs in pixels.
 
-    The cells of each space are fitted once on the training images and serve every case.
+    The cells of each space are fitted once on the training images and serve every case. ``train_features``:
+    ``features(train_images)`` when already at hand (``kept_judge_features``), so it is not computed again.
     """
     spaces: dict[str, Callable[[torch.Tensor], Any]] = {"pixels": flat_pixels, "judge features": features}
+    known = {"judge features": train_features} if train_features is not None else {}
     rows, closest = [], {}
     for space_name, embed in tqdm(spaces.items(), desc="data-copying spaces", leave=False):
-        space = CopyingSpace.fit(embed(train_images), n_cells, seed)
+        train = known[space_name] if space_name in known else embed(train_images)
+        space = CopyingSpace.fit(train, n_cells, seed)
         references: dict[int, Neighbours] = {}  # one neighbour search per distinct reference tensor
         for case in cases:
             found = space.neighbours(embed(case.generated))

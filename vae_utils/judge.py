@@ -5,6 +5,8 @@ Correctness (judged accuracy) and diversity (precision, recall, density, coverag
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import Callable, NamedTuple
 
 import joblib
@@ -19,16 +21,20 @@ from tqdm import tqdm
 
 from .data import N_DIGITS, MNISTTensors, batched, shuffled_batches, to_images
 from .model import eval_mode, model_device
+from .paths import atomic_path, project_path
 from .run import RunFolder
 from .runtime import resolve_device
 
 __all__ = [
     "DigitClassifier", "RealFeatures", "class_agnostic_frechet", "classify", "digit_statistics", "fit_classifier",
-    "frechet_distance", "generation_quality", "judge_generated", "judge_pass", "load_or_train_judge", "prdc",
+    "frechet_distance", "generation_quality", "judge_generated", "judge_pass", "kept_judge_features",
+    "load_or_train_judge", "prdc",
     "real_features", "train_judge", "wilson_interval",
 ]
 
 PRDC_NEAREST_K = 5  # k of Naeem et al. (2020)
+# The judge's features of large image sets, kept per judge and images (machine-local, never committed: 28 MB each).
+FEATURE_CACHE = "build/cache/judge_features"
 
 
 def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
@@ -141,6 +147,39 @@ def judge_pass(judge: DigitClassifier, images: torch.Tensor, batch_size: int = 6
             features.append(hidden.float().cpu())
             predicted.append(judge.head(hidden).argmax(dim=1).cpu())
     return torch.cat(features).numpy(), torch.cat(predicted).numpy()
+
+
+def _features_key(judge: nn.Module, images: torch.Tensor) -> str:
+    """Digest of what ``judge_pass``'s features depend on: the judge's weights, the images and this module's code."""
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    for name, tensor in sorted(judge.state_dict().items()):
+        digest.update(name.encode("utf-8"))
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    digest.update(str(tuple(images.shape)).encode("utf-8"))
+    digest.update(images.detach().cpu().float().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def kept_judge_features(judge: DigitClassifier, images: torch.Tensor,
+                        cache_dir: str | Path = FEATURE_CACHE) -> np.ndarray:
+    """``judge_pass(judge, images)`` features, kept on disk by a digest of the judge's weights and the images.
+
+    The data-copying test needs the judge's features of all 55,000 training images for every run it analyses
+    (about 11 s on two CPU cores each time), and they depend only on the judge and the images, which every run of
+    a protocol shares. A missing or unreadable file is computed again.
+    """
+    path = project_path(cache_dir) / f"{_features_key(judge, images)}.npy"
+    try:
+        kept = np.load(path)
+        if kept.shape == (len(images), DigitClassifier.num_features):
+            return kept
+    except (OSError, ValueError):
+        pass
+    features = judge_pass(judge, images)[0]
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:
+            np.save(handle, features)
+    return features
 
 
 def classify(judge: DigitClassifier, images: torch.Tensor) -> np.ndarray:
