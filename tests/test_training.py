@@ -200,3 +200,29 @@ def test_a_recorded_stop_reason_maps_back_to_its_kind():
     reason = json.loads(committed.read_text())["stop_reason"]
     assert reason == "early stopping: no improvement for 10 epochs" == early
     assert vu.Stop.of(reason) is vu.Stop.EARLY
+
+
+def test_a_folder_being_trained_is_refused_to_a_second_process_until_it_ends(tmp_path, small_train_images):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time, vae_utils as vu\n"
+         "with vu.RunFolder(sys.argv[1]).training_lock():\n    print('held', flush=True); time.sleep(120)",
+         str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(RuntimeError, match="is being trained by another process"):
+            _train(tmp_path, small_train_images)
+        assert list(tmp_path.iterdir()) == []  # refused before anything was written
+    finally:
+        holder.kill()  # a killed trainer leaves no lock behind
+        holder.wait()
+    assert len(_train(tmp_path, small_train_images).history) == 1
+
+
+def test_the_training_lock_is_held_for_the_whole_run_only(tmp_path, small_train_images):
+    run = vu.RunFolder(tmp_path)
+    with run.training_lock():
+        with pytest.raises(RuntimeError, match="another run_dir"):
+            _train(tmp_path, small_train_images)
+    _train(tmp_path, small_train_images)
+    with run.training_lock():  # released when training returned
+        pass

@@ -6,13 +6,19 @@ Files are written atomically and read with ``weights_only=True``; metadata stays
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
 import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, NamedTuple, Protocol
+from typing import Any, Iterable, Iterator, Mapping, NamedTuple, Protocol
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks, and no guard against two trainings of one folder
+    fcntl = None  # type: ignore[assignment]
 
 import numpy as np
 import pandas as pd
@@ -184,6 +190,27 @@ class RunFolder:
     def shown(self) -> str:
         """The folder as printed: project-relative."""
         return display_path(self.path)
+
+    @contextlib.contextmanager
+    def training_lock(self) -> Iterator[None]:
+        """Hold the folder for one training process; a second one (two queues given the same run) is refused.
+
+        An advisory lock on the folder itself: it writes no file, and the system releases it when the process
+        ends, however it ends, so a killed run never leaves the folder locked.
+        """
+        self.path.mkdir(parents=True, exist_ok=True)
+        handle = os.open(self.path, os.O_RDONLY)
+        try:
+            if fcntl is not None:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    raise RuntimeError(f"run folder '{self.shown}' is being trained by another process: wait for "
+                                       "it to finish (it continues the same run), or give this one another "
+                                       "run_dir") from None
+            yield
+        finally:
+            os.close(handle)  # closing the descriptor releases the lock
 
     # --- reading .pt files -------------------------------------------------------------------------------------
 

@@ -285,42 +285,44 @@ def train(
     ends with the same weights as an uninterrupted one. ``history.csv`` gets one row per
     epoch; with ``test_set`` and ``test_every`` > 0 it also records the test loss every
     ``test_every`` epochs, for analysis only: it never decides stopping or selection. At the
-    end the model holds the kept weights.
+    end the model holds the kept weights. A folder that another process is training is refused.
     """
-    session = _setup(config, RunFolder(run_dir), resume)
-    device = model_device(session.model)
-    train_set = _on_device(train_set, device)
-    val_set = _on_device(val_set, device)
-    test_set = _on_device(test_set, device) if test_every > 0 else None
-    state = session.state
-    stop = state.stop_reason if state.stop and state.stop.final else ""
-    while not stop:
-        epoch = state.epoch + 1
-        tic = time.perf_counter()
-        try:
-            row = _train_one_epoch(session, train_set, epoch, progress)
-        except KeyboardInterrupt:
-            _keep_weights(session)
-            print(f"Interrupted during epoch {epoch}. {RunFolder.LAST} holds epoch {state.epoch}; "
-                  "run again to continue.")
-            raise
-        if not all(math.isfinite(value) for value in row.values()):
-            stop = Stop.NON_FINITE.reason(epoch=epoch, loss=row["train_loss"], kept_epoch=state.epoch)
-            state.stop_reason = stop
-            print("Training stopped:", stop)
-            break
-        seconds = time.perf_counter() - tic
-        row.update(epoch=epoch, epoch_seconds=seconds, images_per_second=len(train_set.images) / seconds)
-        row.update(_held_out(session.model, val_set, "val", config, eval_seed))
-        tested = test_set if test_set is not None and epoch % test_every == 0 else None
-        row.update(_held_out(session.model, tested, "test", config, eval_seed))
-        stop = _end_epoch(session, row)
-        if progress:
-            print(_epoch_line(row))
-    _keep_weights(session)
-    if state.best_epoch > 0 and Stop.of(stop) is not Stop.NON_FINITE:
-        session.run.export(session.model, config, state)  # the file analysis reads, even of an unfinished run
-    return TrainResult.of(session.model, state)
+    run = RunFolder(run_dir)
+    with run.training_lock():  # one process per run folder
+        session = _setup(config, run, resume)
+        device = model_device(session.model)
+        train_set = _on_device(train_set, device)
+        val_set = _on_device(val_set, device)
+        test_set = _on_device(test_set, device) if test_every > 0 else None
+        state = session.state
+        stop = state.stop_reason if state.stop and state.stop.final else ""
+        while not stop:
+            epoch = state.epoch + 1
+            tic = time.perf_counter()
+            try:
+                row = _train_one_epoch(session, train_set, epoch, progress)
+            except KeyboardInterrupt:
+                _keep_weights(session)
+                print(f"Interrupted during epoch {epoch}. {RunFolder.LAST} holds epoch {state.epoch}; "
+                      "run again to continue.")
+                raise
+            if not all(math.isfinite(value) for value in row.values()):
+                stop = Stop.NON_FINITE.reason(epoch=epoch, loss=row["train_loss"], kept_epoch=state.epoch)
+                state.stop_reason = stop
+                print("Training stopped:", stop)
+                break
+            seconds = time.perf_counter() - tic
+            row.update(epoch=epoch, epoch_seconds=seconds, images_per_second=len(train_set.images) / seconds)
+            row.update(_held_out(session.model, val_set, "val", config, eval_seed))
+            tested = test_set if test_set is not None and epoch % test_every == 0 else None
+            row.update(_held_out(session.model, tested, "test", config, eval_seed))
+            stop = _end_epoch(session, row)
+            if progress:
+                print(_epoch_line(row))
+        _keep_weights(session)
+        if state.best_epoch > 0 and Stop.of(stop) is not Stop.NON_FINITE:
+            session.run.export(session.model, config, state)  # the file analysis reads, even of an unfinished run
+        return TrainResult.of(session.model, state)
 
 
 def train_or_reuse(
