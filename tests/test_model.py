@@ -85,7 +85,8 @@ def test_reparameterize_is_deterministic_under_a_generator():
         (vu.Conv2d(128, 256, 4, 2, 1), nn.Conv2d(128, 256, 4, 2, 1), (6, 128, 3, 3)),
         (vu.ConvTranspose2d(256, 128, 3), nn.ConvTranspose2d(256, 128, 3), (6, 256, 1, 1)),
         (vu.ConvTranspose2d(32, 1, 4, 2, 1), nn.ConvTranspose2d(32, 1, 4, 2, 1), (6, 32, 14, 14)),
-        (vu.ConvTranspose2d(8, 1, (3, 5), (1, 2), (0, 2)), nn.ConvTranspose2d(8, 1, (3, 5), (1, 2), (0, 2)), (3, 8, 5, 6)),
+        (vu.ConvTranspose2d(8, 1, (3, 5), (1, 2), (0, 2)), nn.ConvTranspose2d(8, 1, (3, 5), (1, 2), (0, 2)),
+         (3, 8, 5, 6)),
     ],
     ids=["Conv2d-7", "ConvTranspose2d-14", "ConvTranspose2d-20", "one-channel-uneven"],
 )

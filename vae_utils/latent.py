@@ -234,9 +234,10 @@ def active_units(means: np.ndarray, threshold: float = 0.01) -> tuple[int, np.nd
 _IW_DECODE_ROWS = 640
 
 
-def _bernoulli_log_likelihood(model: VAE, x: torch.Tensor, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-    """log p(x|z) [summed over pixels] of images ``x`` [B, 1, 28, 28] under codes ``z`` [draws, B, z_dim]: [draws, B]."""
-    extra = condition(model, None if labels is None else labels.repeat(len(z)))  # z is draw-major: [draws * B, z]
+def _bernoulli_log_likelihood(model: VAE, x: torch.Tensor, z: torch.Tensor,
+                              labels: torch.Tensor | None) -> torch.Tensor:
+    """log p(x|z), summed over pixels, of images ``x`` [B, 1, 28, 28] under codes ``z`` [draws, B, z]: [draws, B]."""
+    extra = condition(model, None if labels is None else labels.repeat(len(z)))  # draw-major: [draws * B, z]
     logits = model.decode(z.reshape(-1, z.shape[-1]), *extra).reshape(len(z), *x.shape)
     bce = F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none")
     return -bce.flatten(2).sum(-1)
