@@ -225,6 +225,8 @@ def _seed_values(main: RunFolder, seed_dirs: Sequence[str | os.PathLike]) -> dic
     values["n_runs"] = str(len(seeds["runs"]))
     values["seeds_shown"] = len(seeds["runs"]) >= 2  # a spread needs two runs; the text says how many finished
     values["n_runs_planned"] = str(len(seed_dirs) + 1)
+    # A standard deviation from n normal values has a relative standard error of about 1 / sqrt(2 (n - 1)).
+    values["sd_relative_error"] = percent_text(1 / math.sqrt(2 * (len(seeds["runs"]) - 1)), 0)
     summary = seeds["summary"]
     fixed = {digits: f"{{:.{digits}f}}".format for digits in (0, 2, 3)}
     for column, key, shown in [("test -ELBO", "elbo", fixed[2]), ("IW-NLL", "iw", fixed[2]),
