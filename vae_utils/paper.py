@@ -226,7 +226,8 @@ def _seed_values(main: RunFolder, seed_dirs: Sequence[str | os.PathLike]) -> dic
     values["seeds_shown"] = len(seeds["runs"]) >= 2  # a spread needs two runs; the text says how many finished
     values["n_runs_planned"] = str(len(seed_dirs) + 1)
     # A standard deviation from n normal values has a relative standard error of about 1 / sqrt(2 (n - 1)).
-    values["sd_relative_error"] = percent_text(1 / math.sqrt(2 * (len(seeds["runs"]) - 1)), 0)
+    n_runs = len(seeds["runs"])
+    values["sd_relative_error"] = percent_text(1 / math.sqrt(2 * (n_runs - 1)), 0) if n_runs >= 2 else ""
     summary = seeds["summary"]
     fixed = {digits: f"{{:.{digits}f}}".format for digits in (0, 2, 3)}
     for column, key, shown in [("test -ELBO", "elbo", fixed[2]), ("IW-NLL", "iw", fixed[2]),
