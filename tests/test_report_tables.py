@@ -70,3 +70,10 @@ def test_protocol_table_sets_both_runs_side_by_side_measure_by_measure():
     table = vu.protocol_table(main, (protocol.metrics, protocol.latent, slowed)).set_index("measure")
     assert table.loc["training time", protocol_column].endswith(", 25.0 s per epoch (median)")
 
+
+
+def test_missing_values_are_blank_in_text_columns_too():
+    frame = pd.DataFrame({"quantity": ["chosen sampler", "T"], "seed 2": [np.nan, 0.9], "seed 3": ["mixture", None]})
+    rows = vu.format_table(frame).values.tolist()
+    assert rows == [["chosen sampler", "", "mixture"], ["T", "0.90", ""]]
+    json.dumps(rows, allow_nan=False)  # the table's metadata must stay valid JSON in the notebook

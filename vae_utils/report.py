@@ -39,7 +39,9 @@ def format_table(df: pd.DataFrame, float_digits: int = 2) -> pd.DataFrame:
             out[column] = out[column].map(lambda v: f"{v:,}")
         elif pd.api.types.is_float_dtype(out[column]):
             out[column] = out[column].map(lambda v: "" if pd.isna(v) else f"{v:,.{float_digits}f}")
-    return out.astype(str)
+    # pandas 3 keeps a missing value missing through astype(str): blank it in text columns too, or it would print
+    # as "NaN" and break the notebook's JSON metadata
+    return out.astype(object).where(out.notna(), "").astype(str)
 
 
 def table_latex(text: pd.DataFrame, caption: str, column_format: str | None = None, label: str | None = None,
