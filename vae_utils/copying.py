@@ -130,11 +130,10 @@ def data_copying(train_images: torch.Tensor, features: Callable[[torch.Tensor], 
     ``features(train_images)`` when already at hand (``kept_judge_features``), so it is not computed again.
     """
     spaces: dict[str, Callable[[torch.Tensor], Any]] = {"pixels": flat_pixels, "judge features": features}
-    known = {"judge features": train_features} if train_features is not None else {}
     rows, closest = [], {}
     for space_name, embed in tqdm(spaces.items(), desc="data-copying spaces", leave=False):
-        train = known[space_name] if space_name in known else embed(train_images)
-        space = CopyingSpace.fit(train, n_cells, seed)
+        kept = train_features is not None and space_name == "judge features"
+        space = CopyingSpace.fit(train_features if kept else embed(train_images), n_cells, seed)
         references: dict[int, Neighbours] = {}  # one neighbour search per distinct reference tensor
         for case in cases:
             found = space.neighbours(embed(case.generated))

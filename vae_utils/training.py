@@ -289,40 +289,48 @@ def train(
     """
     run = RunFolder(run_dir)
     with run.training_lock():  # one process per run folder
-        session = _setup(config, run, resume)
-        device = model_device(session.model)
-        train_set = _on_device(train_set, device)
-        val_set = _on_device(val_set, device)
-        test_set = _on_device(test_set, device) if test_every > 0 else None
-        state = session.state
-        stop = state.stop_reason if state.stop and state.stop.final else ""
-        while not stop:
-            epoch = state.epoch + 1
-            tic = time.perf_counter()
-            try:
-                row = _train_one_epoch(session, train_set, epoch, progress)
-            except KeyboardInterrupt:
-                _keep_weights(session)
-                print(f"Interrupted during epoch {epoch}. {RunFolder.LAST} holds epoch {state.epoch}; "
-                      "run again to continue.")
-                raise
-            if not all(math.isfinite(value) for value in row.values()):
-                stop = Stop.NON_FINITE.reason(epoch=epoch, loss=row["train_loss"], kept_epoch=state.epoch)
-                state.stop_reason = stop
-                print("Training stopped:", stop)
-                break
-            seconds = time.perf_counter() - tic
-            row.update(epoch=epoch, epoch_seconds=seconds, images_per_second=len(train_set.images) / seconds)
-            row.update(_held_out(session.model, val_set, "val", config, eval_seed))
-            tested = test_set if test_set is not None and epoch % test_every == 0 else None
-            row.update(_held_out(session.model, tested, "test", config, eval_seed))
-            stop = _end_epoch(session, row)
-            if progress:
-                print(_epoch_line(row))
-        _keep_weights(session)
-        if state.best_epoch > 0 and Stop.of(stop) is not Stop.NON_FINITE:
-            session.run.export(session.model, config, state)  # the file analysis reads, even of an unfinished run
-        return TrainResult.of(session.model, state)
+        return _train_locked(config, train_set, val_set, run, resume, eval_seed, progress, test_set, test_every)
+
+
+def _train_locked(
+    config: TrainConfig, train_set: MNISTTensors, val_set: MNISTTensors | None, run: RunFolder, resume: bool,
+    eval_seed: int, progress: bool, test_set: MNISTTensors | None, test_every: int,
+) -> TrainResult:
+    """``train``'s work, once the run folder is held: set up or resume, then one epoch at a time until a stop."""
+    session = _setup(config, run, resume)
+    device = model_device(session.model)
+    train_set = _on_device(train_set, device)
+    val_set = _on_device(val_set, device)
+    test_set = _on_device(test_set, device) if test_every > 0 else None
+    state = session.state
+    stop = state.stop_reason if state.stop and state.stop.final else ""
+    while not stop:
+        epoch = state.epoch + 1
+        tic = time.perf_counter()
+        try:
+            row = _train_one_epoch(session, train_set, epoch, progress)
+        except KeyboardInterrupt:
+            _keep_weights(session)
+            print(f"Interrupted during epoch {epoch}. {RunFolder.LAST} holds epoch {state.epoch}; "
+                  "run again to continue.")
+            raise
+        if not all(math.isfinite(value) for value in row.values()):
+            stop = Stop.NON_FINITE.reason(epoch=epoch, loss=row["train_loss"], kept_epoch=state.epoch)
+            state.stop_reason = stop
+            print("Training stopped:", stop)
+            break
+        seconds = time.perf_counter() - tic
+        row.update(epoch=epoch, epoch_seconds=seconds, images_per_second=len(train_set.images) / seconds)
+        row.update(_held_out(session.model, val_set, "val", config, eval_seed))
+        tested = test_set if test_set is not None and epoch % test_every == 0 else None
+        row.update(_held_out(session.model, tested, "test", config, eval_seed))
+        stop = _end_epoch(session, row)
+        if progress:
+            print(_epoch_line(row))
+    _keep_weights(session)
+    if state.best_epoch > 0 and Stop.of(stop) is not Stop.NON_FINITE:
+        session.run.export(session.model, config, state)  # the file analysis reads, even of an unfinished run
+    return TrainResult.of(session.model, state)
 
 
 def train_or_reuse(
