@@ -259,16 +259,25 @@ def render_pdf(nb: NotebookNode, output: Path) -> bytes:
         raise ReportBuildError("xelatex failed:\n" + "\n".join(errors) + f"\nThe LaTeX source is in {tex}.") from error
 
 
+def is_build_output(path: str) -> bool:
+    """Whether a changed file is one that ``make report`` itself writes before the PDF (the executed notebooks, the
+    figures, each run folder's analysis results), not a source the PDF is built from."""
+    analysis = {*vu.RunFolder.WRITTEN_BY["04_latent_space"], vu.RunFolder.EXECUTIONS}
+    return (path.startswith("figures/") or (path.startswith("report/") and path.endswith((".ipynb", ".pdf")))
+            or (path.startswith(("models/", "runs/")) and Path(path).name in analysis))
+
+
 def source_commit() -> str:
-    """The commit the paper is built from (with '+ uncommitted changes' when the tree differs), or 'unknown'."""
+    """The commit the paper is built from, or 'unknown'; with 'and uncommitted changes' when a source differs from it
+    (code, notebooks, text, weights), not when only the analysis results ``make report`` rewrote do."""
     try:
         head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO_ROOT, capture_output=True,
                               text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        changed = subprocess.run(["git", "diff", "--name-only", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                                 text=True, check=True).stdout.split()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
-    return head + (" with uncommitted changes" if dirty else "")
+    return head + (" with uncommitted changes" if any(not is_build_output(path) for path in changed) else "")
 
 
 def build(paper: Path, notebooks: Sequence[Path], references: Path | None, output: Path,

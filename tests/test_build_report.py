@@ -215,3 +215,15 @@ def test_what_labels_buy_is_read_digit_by_digit():
     assert values["cvae_accuracy_higher"] == "1" and values["cvae_accuracy_lower"] == "2"
     assert values["cvae_recall_higher_count"] == "2" and values["cvae_frechet_lower_count"] == "2"
     assert (values["cvae_recall_largest_digit"], values["cvae_recall_largest_change"]) == ("1", "+0.30")
+
+
+@pytest.mark.parametrize("path, written_by_make_report", [
+    ("report/04_latent_space.ipynb", True), ("report/report.pdf", True), ("figures/loss_curves.png", True),
+    ("models/latent_metrics.json", True), ("runs/seed2/executions.json", True), ("runs/cvae/likelihood.json", True),
+    ("report/paper.md", False), ("report/template/index.tex.j2", False), ("vae_utils/model.py", False),
+    ("notebooks/04_latent_space.ipynb", False), ("models/vae_mnist.pt", False), ("runs/seed1/metrics.json", False),
+])
+def test_only_a_changed_source_makes_the_commit_line_say_uncommitted(path, written_by_make_report):
+    """The reproducibility statement names the commit; results `make report` rewrote before rendering must not mark
+    it as uncommitted, a changed source (code, text, weights) must."""
+    assert br.is_build_output(path) is written_by_make_report

@@ -92,3 +92,25 @@ def test_paper_states_the_conditional_vaes_accuracy_once_it_is_scored(pages):
         pytest.skip("the conditional VAE has not finished training and scoring yet")
     value = vu.percent_text(CVAE.read_latent_metrics()["chosen"]["accuracy"])
     assert value in " ".join(pages)
+
+
+def test_paper_states_the_run_to_run_spread_of_the_test_elbo(pages):
+    seeds = RUN.read_latent_metrics().get("seeds")
+    if not seeds or len(seeds["runs"]) < 2:
+        pytest.skip("fewer than two runs of the main protocol are analysed")
+    row = seeds["summary"]["test -ELBO"]
+    value = f"{row['mean']:.2f} ± {row['sd']:.2f}"
+    assert value in " ".join(pages), f"the runs' test negative ELBO, {value}, is not in the PDF"
+
+
+def test_copying_sentence_gives_the_ex_post_samplers_own_reference_distances(pages):
+    """Each model's copying test has reconstructions of its own; the sentence about the ex-post sampler must quote
+    the distances of its test, not the conditional VAE's."""
+    rows = [row for row in RUN.read_latent_metrics().get("data_copying", [])
+            if row["generated"] == "ex-post sampler" and row["space"] == "pixels"]
+    if not rows:
+        pytest.skip("the data-copying test has not run")
+    reference = {row["reference"]: f"{row['reference_median_distance']:.2f}" for row in rows}
+    sentence = (f"{rows[0]['generated_median_distance']:.2f} for the samples, {reference['reconstructions']} for "
+                f"reconstructions and {reference['real test digits']} for real test digits")
+    assert sentence in " ".join(pages)

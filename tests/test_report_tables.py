@@ -77,3 +77,28 @@ def test_missing_values_are_blank_in_text_columns_too():
     rows = vu.format_table(frame).values.tolist()
     assert rows == [["chosen sampler", "", "mixture"], ["T", "0.90", ""]]
     json.dumps(rows, allow_nan=False)  # the table's metadata must stay valid JSON in the notebook
+
+
+def test_copying_table_sets_each_spaces_statistic_side_by_side_with_a_typeset_minus():
+    rows = [{"generated": generated, "reference": reference, "space": space, "c_t": c_t, "cells": 50,
+             "cells_used": used, "generated_median_distance": 3.5, "reference_median_distance": 4.25}
+            for generated, reference, space, c_t, used in [
+                ("ex-post sampler", "real test digits", "pixels", -7.016, 50),
+                ("ex-post sampler", "real test digits", "judge features", -4.79, 48),
+                ("ex-post sampler", "reconstructions", "pixels", 1.37, 50),
+                ("ex-post sampler", "reconstructions", "judge features", 0.5, 49)]]
+    table = vu.copying_table(pd.DataFrame(rows))
+    assert list(table["reference"]) == ["real test digits", "reconstructions"]
+    first = table.iloc[0]
+    assert (first["statistic, pixels"], first["statistic, features"]) == ("\u22127.02", "\u22124.79")
+    assert first["median distance, pixels"] == "3.50 / 4.25" and first["cells used"] == "50 / 48"
+    assert table.iloc[1]["statistic, pixels"] == "1.37"
+
+
+def test_patience_table_gives_what_each_run_needed_without_repeating_the_training_table():
+    seeds = {"patience": [{"seed": 0, "stop epoch": 231, "best epoch": 221, "noise sd": 0.0625, "plateau epoch": 211,
+                           "patience to plateau": 8, "patience to best": 8}]}
+    table = vu.patience_table(seeds)
+    assert list(table.columns) == ["training seed", "noise sd (nats)", "plateau epoch",
+                                   "longest wait before it (epochs)"]
+    assert table.iloc[0].tolist() == ["0", "0.062", "211", "8"]

@@ -19,24 +19,15 @@ import pandas as pd
 from .curves import compare_with_log, heldout_minimum, read_course_log
 from .judge import wilson_interval
 from .model import VAE, ConditionalVAE, count_parameters
+from .report import signed
 from .run import RunFolder
 from .seeds import load_seed_runs
 
-__all__ = ["count", "interval", "labels_digit_by_digit", "nats", "paper_values", "percent_text", "plain_hardware",
-           "signed"]
-
-MINUS = "\u2212"  # a typeset minus, not a hyphen
-
+__all__ = ["count", "interval", "labels_digit_by_digit", "nats", "paper_values", "percent_text", "plain_hardware"]
 
 def nats(value: float, digits: int = 2) -> str:
     """A loss in nats per image: 93.17 (a negative value with a typeset minus)."""
     return signed(value, digits, plus=False)
-
-
-def signed(value: float, digits: int = 2, plus: bool = True) -> str:
-    """A difference with its sign: +0.44, −0.02 (typeset minus)."""
-    text = f"{abs(value):,.{digits}f}"
-    return (MINUS if value < 0 else "+" if plus else "") + text
 
 
 def count(value: float) -> str:
@@ -176,7 +167,8 @@ def _baseline_values(latent: Mapping[str, Any]) -> dict[str, Any]:
                                        (row["generated"], row["space"], row["reference"]))
         values[f"ct_{generated}_{space}_{reference}"] = signed(row["c_t"], 1, plus=False)
         values[f"median_{generated}_{space}"] = f"{row['generated_median_distance']:.2f}"
-        values[f"median_{reference}_{space}"] = f"{row['reference_median_distance']:.2f}"
+        # the reference's own distances, per generated set: each model's test has reconstructions of its own
+        values[f"median_{reference}_for_{generated}_{space}"] = f"{row['reference_median_distance']:.2f}"
         values[f"flags_{generated}_{reference}"] = values.get(f"flags_{generated}_{reference}", False) \
             or bool(row["copying"])
     copying = latent.get("data_copying", [])
@@ -254,8 +246,14 @@ def _seed_values(main: RunFolder, seed_dirs: Sequence[str | os.PathLike]) -> dic
     values["seeds_one_thread"] = all(run.metrics.get("environment", {}).get("torch_threads") == 1 for run in runs)
     patience = seeds.get("patience", [])
     if patience:
+        longest = max(row["patience to plateau"] for row in patience)
         values["patience_to_best_max"] = str(max(row["patience to best"] for row in patience))
-        values["patience_to_plateau_max"] = str(max(row["patience to plateau"] for row in patience))
+        values["patience_to_plateau_max"] = str(longest)
+        values["patience_tightest_seeds"] = _digit_list([str(row["seed"]) for row in patience
+                                                         if row["patience to plateau"] == longest])
+        values["patience_tightest_count"] = sum(row["patience to plateau"] == longest for row in patience)
+        # a run whose longest wait equals the patience reached its plateau with no epoch to spare
+        values["patience_no_margin"] = longest >= int(main.read_metrics()["config"]["patience"])
     return values
 
 

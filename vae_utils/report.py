@@ -22,7 +22,7 @@ __all__ = [
     "k_sweep_table", "key_rows", "layer_table", "likelihood_table", "loss_table", "mean_sd", "metrics_frame",
     "parameter_counts", "percent", "protocol_table", "quality_summary_table", "quality_table", "sampler_table",
     "shape_walkthrough",
-    "show_markdown", "show_table", "split_summary", "spread_table", "table_latex", "table_parts",
+    "show_markdown", "show_table", "signed", "split_summary", "spread_table", "table_latex", "table_parts",
     "training_details_table", "with_interval", "wrapped",
 ]
 
@@ -225,6 +225,15 @@ def k_sweep_table(sweep: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+MINUS = "\u2212"  # a typeset minus, not a hyphen
+
+
+def signed(value: float, digits: int = 2, plus: bool = True) -> str:
+    """A difference with its sign: +0.44, −0.02 (typeset minus, in the paper's prose and its tables alike)."""
+    text = f"{abs(value):,.{digits}f}"
+    return (MINUS if value < 0 else "+" if plus else "") + text
+
+
 def percent(value: float, digits: int = 1) -> str:
     """A share as a percentage: 0.989 -> '98.9%'."""
     return f"{100 * value:.{digits}f}%"
@@ -245,9 +254,11 @@ def mean_sd(values: pd.Series, digits: int, scale: float = 1.0, unit: str = "") 
     return f"{scale * values.mean():.{digits}f} ± {scale * values.std(ddof=1):.{digits}f}{unit}"
 
 
-def wrapped(share: float) -> str:
-    """A LaTeX column that wraps its text ragged-right at ``share`` of the text width (for show_table)."""
-    return rf">{{\raggedright\arraybackslash}}p{{{share}\linewidth}}"
+def wrapped(share: float, align: str = "left") -> str:
+    """A LaTeX column that wraps its text at ``share`` of the text width (for show_table): ragged-right for text,
+    ``align="right"`` for numbers under a header that wraps."""
+    ragged = {"left": r"\raggedright", "right": r"\raggedleft"}[align]
+    return rf">{{{ragged}\arraybackslash}}p{{{share}\linewidth}}"
 
 
 COMPARISON_COLUMNS = wrapped(0.22) + "r" * 8  # sampler names wrap; numbers stay on one line

@@ -8,7 +8,7 @@ from typing import Any, Callable, Mapping
 
 import pandas as pd
 
-from .report import judged_accuracy, percent
+from .report import judged_accuracy, percent, signed
 
 __all__ = ["agreement_table", "copying_table", "digit_comparison_table", "patience_table", "seed_generation_table",
            "seed_report_table", "source_summary_table"]
@@ -67,13 +67,23 @@ def agreement_table(agreements: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
 
 
 def copying_table(copying: pd.DataFrame) -> pd.DataFrame:
-    """The data-copying test's rows as report text: C_T, the cells it used, and the two median distances."""
-    return pd.DataFrame([{
-        "generated": row["generated"], "space": row["space"], "reference": row["reference"],
-        "statistic": f"{row['c_t']:.2f}", "cells": f"{row['cells_used']} of {row['cells']}",
-        "median distance, generated": f"{row['generated_median_distance']:.2f}",
-        "median distance, reference": f"{row['reference_median_distance']:.2f}",
-    } for _, row in copying.iterrows()])
+    """The data-copying test as report text, one row per generated set and reference: the statistic C_T in pixels
+    and in the judge's features side by side (typeset minus), the median distances to the nearest training image
+    ("generated / reference") in each space, and the cells each test used ("pixels / features")."""
+    spaces = {"pixels": "pixels", "judge features": "features"}
+    rows = []
+    for (generated, reference), pair in copying.groupby(["generated", "reference"], sort=False):
+        by_space = pair.set_index("space")
+        row = {"generated": generated, "reference": reference}
+        row.update({f"statistic, {shown}": signed(by_space.loc[space, "c_t"], 2, plus=False)
+                    for space, shown in spaces.items() if space in by_space.index})
+        row.update({f"median distance, {shown}": (f"{by_space.loc[space, 'generated_median_distance']:.2f} / "
+                                                  f"{by_space.loc[space, 'reference_median_distance']:.2f}")
+                    for space, shown in spaces.items() if space in by_space.index})
+        row["cells used"] = " / ".join(str(by_space.loc[space, "cells_used"]) for space in spaces
+                                       if space in by_space.index)
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def _mean_sd_range(summary: Mapping[str, Mapping[str, float]], column: str, shown: Callable[[float], str]
@@ -101,9 +111,9 @@ _SEED_COLUMNS = {  # column of seeds.seed_table -> (table, reader-facing name, f
     "worst digit": ("generation", "worst digit", percent),
     "recall": ("generation", "recall", "{:.2f}".format),
     "Fréchet": ("generation", "Fréchet", "{:.1f}".format),
-    "main setting: accuracy": ("generation", "main run's setting: accuracy", percent),
-    "main setting: worst digit": ("generation", "main run's setting: worst digit", percent),
-    "main setting: recall": ("generation", "main run's setting: recall", "{:.2f}".format),
+    "main setting: accuracy": ("generation", "accuracy (main)", percent),
+    "main setting: worst digit": ("generation", "worst digit (main)", percent),
+    "main setting: recall": ("generation", "recall (main)", "{:.2f}".format),
 }
 
 
@@ -143,10 +153,9 @@ def seed_generation_table(seeds: Mapping[str, Any], sampler_names: Mapping[str, 
 
 
 def patience_table(seeds: Mapping[str, Any]) -> pd.DataFrame:
-    """Per run: where it stopped and peaked, its plateau, and the patience that reaching each needed."""
+    """Per run: the validation loss's noise, its plateau, and the longest wait for a new best before the plateau,
+    which is the patience that reaching it needed (where each run stopped and peaked is in the training table)."""
     return pd.DataFrame([{
-        "training seed": str(row["seed"]), "stopping epoch": str(row["stop epoch"]),
-        "best epoch": str(row["best epoch"]),
-        "noise sd (nats)": f"{row['noise sd']:.3f}", "plateau epoch": str(row["plateau epoch"]),
-        "patience to plateau": str(row["patience to plateau"]), "patience to best": str(row["patience to best"]),
+        "training seed": str(row["seed"]), "noise sd (nats)": f"{row['noise sd']:.3f}",
+        "plateau epoch": str(row["plateau epoch"]), "longest wait before it (epochs)": str(row["patience to plateau"]),
     } for row in seeds["patience"]])
