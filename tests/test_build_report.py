@@ -201,6 +201,7 @@ def test_paper_values_format_the_results_as_the_json_holds_them():
     assert vu.plain_hardware({"hardware": "Intel(R) Xeon(R) Processor, 2 cores", "device": "cpu"}) == \
         "a two-core Intel Xeon CPU"
     assert vu.signed(-0.0216, 3) == "\u22120.022" and vu.nats(93.1676) == "93.17"
+    assert [vu.count_word(n) for n in (4, 0, 10, 1250)] == ["four", "zero", "ten", "1,250"]
 
 
 def test_what_labels_buy_is_read_digit_by_digit():

@@ -23,11 +23,21 @@ from .report import signed
 from .run import RunFolder
 from .seeds import load_seed_runs
 
-__all__ = ["count", "interval", "labels_digit_by_digit", "nats", "paper_values", "percent_text", "plain_hardware"]
+__all__ = ["count", "count_word", "interval", "labels_digit_by_digit", "nats", "paper_values", "percent_text",
+           "plain_hardware"]
+
 
 def nats(value: float, digits: int = 2) -> str:
     """A loss in nats per image: 93.17 (a negative value with a typeset minus)."""
     return signed(value, digits, plus=False)
+
+
+_COUNT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+
+
+def count_word(value: int) -> str:
+    """A small count in running text as a word ('four runs', 'three of the four'); from 11 on, digits."""
+    return _COUNT_WORDS[value] if 0 <= value < len(_COUNT_WORDS) else f"{value:,}"
 
 
 def count(value: float) -> str:
@@ -132,7 +142,7 @@ def _spread_values(spread: Mapping[str, Any]) -> dict[str, Any]:
     """The chosen sampler over fresh sampling seeds: mean ± sd and the rule's margins."""
     summary, margins = spread["summary"], spread["rule_margins"]
     return {
-        "spread_seeds": str(margins["accuracy"]["seeds"]),
+        "spread_seeds": count_word(int(margins["accuracy"]["seeds"])),
         "spread_accuracy": f"{100 * summary['accuracy']['mean']:.2f} ± {100 * summary['accuracy']['sd']:.2f}%",
         "spread_worst": f"{100 * summary['min_accuracy']['mean']:.1f} ± {100 * summary['min_accuracy']['sd']:.1f}%",
         "spread_recall": f"{summary['recall']['mean']:.2f} ± {summary['recall']['sd']:.2f}",
@@ -209,14 +219,15 @@ def _seed_values(main: RunFolder, seed_dirs: Sequence[str | os.PathLike]) -> dic
     runs = load_seed_runs(seed_dirs)
     latent = main.read_latent_metrics()
     seeds = latent.get("seeds")
-    values: dict[str, Any] = {"seed_runs_finished": len(runs), "seed_runs_planned": len(seed_dirs),
+    values: dict[str, Any] = {"seed_runs_finished": count_word(len(runs)),
+                              "seed_runs_planned": count_word(len(seed_dirs)),
                               "seeds_complete": bool(seeds) and len(seeds["runs"]) == len(seed_dirs) + 1,
                               "seeds_shown": False}
     if not seeds:
         return values
-    values["n_runs"] = str(len(seeds["runs"]))
+    values["n_runs"] = count_word(len(seeds["runs"]))
     values["seeds_shown"] = len(seeds["runs"]) >= 2  # a spread needs two runs; the text says how many finished
-    values["n_runs_planned"] = str(len(seed_dirs) + 1)
+    values["n_runs_planned"] = count_word(len(seed_dirs) + 1)
     # A standard deviation from n normal values has a relative standard error of about 1 / sqrt(2 (n - 1)).
     n_runs = len(seeds["runs"])
     values["sd_relative_error"] = percent_text(1 / math.sqrt(2 * (n_runs - 1)), 0) if n_runs >= 2 else ""
@@ -266,10 +277,10 @@ def _rule_across_runs(runs: Sequence[Mapping[str, Any]], main_chosen: Mapping[st
     passes = [row for row in runs if row.get("main setting: worst digit", 0) >= rule["min_digit_accuracy"]
               and row.get("main setting: accuracy", 0) >= rule["min_mean_accuracy"]]
     return {
-        "seeds_same_sampler": str(sum(row.get("sampler") == main_chosen["sampler"] for row in runs)),
-        "seeds_meet_rule": str(sum(bool(row.get("meets rule")) for row in runs)),
+        "seeds_same_sampler": count_word(sum(row.get("sampler") == main_chosen["sampler"] for row in runs)),
+        "seeds_meet_rule": count_word(sum(bool(row.get("meets rule")) for row in runs)),
         "seeds_temperatures": _digit_list(temperatures),
-        "main_setting_passes": str(len(passes)), "main_setting_all_pass": len(passes) == len(runs),
+        "main_setting_passes": count_word(len(passes)), "main_setting_all_pass": len(passes) == len(runs),
         "main_setting_worst_range": (f"{percent_text(min(main_worst))} to {percent_text(max(main_worst))}"
                                      if main_worst else ""),
     }
