@@ -258,11 +258,9 @@ def _seed_values(main: RunFolder, seed_dirs: Sequence[str | os.PathLike]) -> dic
     patience = seeds.get("patience", [])
     if patience:
         longest = max(row["patience to plateau"] for row in patience)
-        values["patience_to_best_max"] = str(max(row["patience to best"] for row in patience))
+        tightest = [str(row["seed"]) for row in patience if row["patience to plateau"] == longest]
         values["patience_to_plateau_max"] = str(longest)
-        values["patience_tightest_seeds"] = _digit_list([str(row["seed"]) for row in patience
-                                                         if row["patience to plateau"] == longest])
-        values["patience_tightest_count"] = sum(row["patience to plateau"] == longest for row in patience)
+        values["patience_tightest_runs"] = ("seed " if len(tightest) == 1 else "seeds ") + _digit_list(tightest)
         # a run whose longest wait equals the patience reached its plateau with no epoch to spare
         values["patience_no_margin"] = longest >= int(main.read_metrics()["config"]["patience"])
     return values
@@ -276,9 +274,11 @@ def _rule_across_runs(runs: Sequence[Mapping[str, Any]], main_chosen: Mapping[st
                   if row.get("main setting: worst digit") == row.get("main setting: worst digit")]
     passes = [row for row in runs if row.get("main setting: worst digit", 0) >= rule["min_digit_accuracy"]
               and row.get("main setting: accuracy", 0) >= rule["min_mean_accuracy"]]
+    same_sampler = sum(row.get("sampler") == main_chosen["sampler"] for row in runs)
+    meet_rule = sum(bool(row.get("meets rule")) for row in runs)
     return {
-        "seeds_same_sampler": count_word(sum(row.get("sampler") == main_chosen["sampler"] for row in runs)),
-        "seeds_meet_rule": count_word(sum(bool(row.get("meets rule")) for row in runs)),
+        "seeds_same_sampler": count_word(same_sampler), "seeds_all_same_sampler": same_sampler == len(runs),
+        "seeds_meet_rule": count_word(meet_rule), "seeds_all_meet_rule": meet_rule == len(runs),
         "seeds_temperatures": _digit_list(temperatures),
         "main_setting_passes": count_word(len(passes)), "main_setting_all_pass": len(passes) == len(runs),
         "main_setting_worst_range": (f"{percent_text(min(main_worst))} to {percent_text(max(main_worst))}"

@@ -17,7 +17,7 @@ from .latent import METRIC_NAMES
 from .model import VAE, count_parameters, eval_mode, summary_text
 
 __all__ = [
-    "COMPARISON_COLUMNS", "comparison_table", "course_report_comparison", "early_stopping_table", "format_table",
+    "comparison_table", "course_report_comparison", "early_stopping_table", "format_table",
     "judged_accuracy", "judges_table", "log_agreement_table",
     "k_sweep_table", "key_rows", "layer_table", "likelihood_table", "loss_table", "mean_sd", "metrics_frame",
     "parameter_counts", "percent", "protocol_table", "quality_summary_table", "quality_table", "sampler_table",
@@ -259,9 +259,6 @@ def wrapped(share: float, align: str = "left") -> str:
     ``align="right"`` for numbers under a header that wraps."""
     ragged = {"left": r"\raggedright", "right": r"\raggedleft"}[align]
     return rf">{{{ragged}\arraybackslash}}p{{{share}\linewidth}}"
-
-
-COMPARISON_COLUMNS = wrapped(0.22) + "r" * 8  # sampler names wrap; numbers stay on one line
 
 
 # Reader-facing columns of the generation tables, rounded to what the seed noise supports (Table "seed spread").

@@ -70,18 +70,18 @@ def copying_table(copying: pd.DataFrame) -> pd.DataFrame:
     """The data-copying test as report text, one row per generated set and reference: the statistic C_T in pixels
     and in the judge's features side by side (typeset minus), the median distances to the nearest training image
     ("generated / reference") in each space, and the cells each test used ("pixels / features")."""
-    spaces = {"pixels": "pixels", "judge features": "features"}
     rows = []
     for (generated, reference), pair in copying.groupby(["generated", "reference"], sort=False):
         by_space = pair.set_index("space")
+        present = [(space, shown) for space, shown in (("pixels", "pixels"), ("judge features", "features"))
+                   if space in by_space.index]
         row = {"generated": generated, "reference": reference}
         row.update({f"statistic, {shown}": signed(by_space.loc[space, "c_t"], 2, plus=False)
-                    for space, shown in spaces.items() if space in by_space.index})
+                    for space, shown in present})
         row.update({f"median distance, {shown}": (f"{by_space.loc[space, 'generated_median_distance']:.2f} / "
                                                   f"{by_space.loc[space, 'reference_median_distance']:.2f}")
-                    for space, shown in spaces.items() if space in by_space.index})
-        row["cells used"] = " / ".join(str(by_space.loc[space, "cells_used"]) for space in spaces
-                                       if space in by_space.index)
+                    for space, shown in present})
+        row["cells used"] = " / ".join(str(by_space.loc[space, "cells_used"]) for space, _ in present)
         rows.append(row)
     return pd.DataFrame(rows)
 
