@@ -14,8 +14,8 @@ EPOCHS ?= 1250
 RUN_DIR ?= models
 RETRAIN ?= False
 MAX_MINUTES ?= None
-NOTEBOOKS := 01_data_exploration 02_model_summary 03_train 04_latent_space
-# Other run folders analysed with the main run's judge before the main analysis compares them (unfinished ones wait).
+NOTEBOOKS := 01_data_exploration 02_model_summary 03_train 04_latent_space 05_comparisons
+# Other run folders analysed (notebook 04) with the main run's judge before notebook 05 compares them (unfinished ones wait).
 ANALYSE_RUNS ?= runs/course_protocol runs/seed1 runs/seed2 runs/seed3
 
 .PHONY: all venv pdf-tools browser report notebooks pdf test lab benchmark clean-report
@@ -61,7 +61,7 @@ test: venv pdf-tools browser
 
 # The interactive explorer (notebook 05) in JupyterLab.
 lab: venv
-	$(VENV)/bin/jupyter lab notebooks/05_explore.ipynb
+	$(VENV)/bin/jupyter lab notebooks/06_explore.ipynb
 
 benchmark: venv
 	$(PY) benchmarks/train_throughput.py

@@ -39,7 +39,7 @@ def seconds(work: Callable[[], object], repeats: int = 2) -> float:
     return (time.perf_counter() - started) / repeats
 
 
-def judge_batches(judge: vu.DigitClassifier, images: torch.Tensor) -> None:
+def judge_batches(judge: vu.judge.DigitClassifier, images: torch.Tensor) -> None:
     """The judge on the same digits in the batch size it uses and in the one it used before."""
     for batch_size in (64, 512):
         taken = seconds(lambda: vu.judge_pass(judge, images, batch_size=batch_size))
@@ -50,7 +50,7 @@ def stock_layers(model: vu.VAE) -> vu.VAE:
     """A copy of ``model`` whose project layers are nn's stock ones again (same weights, same function)."""
     stock = copy.deepcopy(model)
     for layer in [*stock.encoder, *stock.decoder]:
-        if type(layer) in (vu.Conv2d, vu.ConvTranspose2d):
+        if type(layer) in (vu.model.Conv2d, vu.model.ConvTranspose2d):
             layer.__class__ = type(layer).__bases__[0]
     return stock
 
@@ -60,7 +60,7 @@ def decoder_layers(model: vu.VAE) -> None:
     codes = torch.randn(6400, model.z_dim, generator=torch.Generator().manual_seed(0))
     networks = {"project layers (one-channel layer folded)": model, "stock nn layers": stock_layers(model)}
     for name, network in networks.items():
-        taken = seconds(lambda: vu.decode_probabilities(network, codes, batch_size=640))
+        taken = seconds(lambda: vu.latent.decode_probabilities(network, codes, batch_size=640))
         print(f"decoder, 6,400 codes, {name}: {taken:.2f} s")
 
 
@@ -71,7 +71,7 @@ def importance_weighted(model: vu.VAE, images: torch.Tensor) -> None:
     for rows in (chosen, 100 * 64):
         latent._IW_DECODE_ROWS = rows
         try:
-            taken = seconds(lambda: vu.importance_weighted_nll(model, images, k=100, progress=False), repeats=1)
+            taken = seconds(lambda: vu.latent.importance_weighted_nll(model, images, k=100, progress=False), repeats=1)
         finally:
             latent._IW_DECODE_ROWS = chosen
         print(f"importance-weighted -log p(x), K = 100, decoded {rows:,} rows at a time: "
@@ -86,7 +86,7 @@ def mixture_fit(model: vu.VAE, train: torch.Tensor) -> None:
     print(f"mixture, 100 components fitted to {len(codes):,} codes: {taken:.1f} s")
 
 
-def judge_features(judge: vu.DigitClassifier, train: torch.Tensor) -> None:
+def judge_features(judge: vu.judge.DigitClassifier, train: torch.Tensor) -> None:
     """The judge's features of the training images, computed and read back from a fresh cache."""
     with tempfile.TemporaryDirectory() as cache:
         started = time.perf_counter()
@@ -114,7 +114,7 @@ def main() -> None:
     parser.add_argument("--run-dir", default="models", help="the run folder whose judge and VAE are timed")
     args = parser.parse_args()
     run = vu.RunFolder(args.run_dir)
-    judge = vu.DigitClassifier()
+    judge = vu.judge.DigitClassifier()
     run.load_judge(judge)
     judge = judge.to(memory_format=torch.channels_last).eval()
     model = run.load_model()

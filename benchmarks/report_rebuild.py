@@ -42,7 +42,7 @@ def time_cold_analysis(run_dir: str, env: dict[str, str]) -> None:
     output.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "papermill", "notebooks/04_latent_space.ipynb", str(output), "--no-progress-bar",
                "-p", "run_dir", run_dir]
-    features = sorted(vu.project_path(vu.judge.FEATURE_CACHE).glob("*.npy"))
+    features = sorted(vu.paths.project_path(vu.judge.FEATURE_CACHE).glob("*.npy"))
     print(f"judge features of training images kept from an earlier analysis: {len(features)} file(s) "
           "(the first analysis with a judge computes them, about 11 s on two cores)")
     kept = vu.RunFolder(run_dir).file(vu.RunFolder.LIKELIHOOD)

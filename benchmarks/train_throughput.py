@@ -29,7 +29,7 @@ def course_report_batches(batch_size: int, seed: int) -> Iterator[torch.Tensor]:
     """The course report's input pipeline: a DataLoader over PIL images converted by ToTensor."""
     from torchvision import datasets, transforms
 
-    root = vu.ensure_mnist(train=True)  # the project's message, not torchvision's, when MNIST is missing
+    root = vu.data.ensure_mnist(train=True)  # the project's message, not torchvision's, when MNIST is missing
     dataset = datasets.MNIST(str(root), train=True, download=False, transform=transforms.ToTensor())
     generator = torch.Generator().manual_seed(seed)
     while True:
@@ -46,7 +46,7 @@ def course_report_model() -> vu.VAE:
     """
     model = vu.VAE()
     for layer in [*model.encoder, *model.decoder]:
-        if type(layer) in (vu.Conv2d, vu.ConvTranspose2d):
+        if type(layer) in (vu.model.Conv2d, vu.model.ConvTranspose2d):
             layer.__class__ = type(layer).__bases__[0]  # same parameters, stock forward
         if isinstance(layer, torch.nn.ReLU):
             layer.inplace = False
@@ -65,7 +65,7 @@ def course_report_loop(device: torch.device, batch_size: int) -> Callable[[int],
         for _ in range(n_batches):
             x = next(batches).to(device)
             logits, mu, logvar = model(x)
-            loss = vu.vae_loss(logits, x, mu, logvar).loss
+            loss = vu.model.vae_loss(logits, x, mu, logvar).loss
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -83,14 +83,14 @@ def project_loop(
     torch.manual_seed(0)
     config = vu.TrainConfig(batch_size=batch_size)
     model = vu.VAE().to(device).to(memory_format=torch.channels_last)
-    optimizer = vu.make_optimizer(model, config, device)
+    optimizer = vu.training.make_optimizer(model, config, device)
     step_model = torch.compile(model) if compile_model else model
     images = vu.load_mnist(train=True).images.to(device)
     generator = torch.Generator().manual_seed(0)
 
     def batches() -> Iterator[torch.Tensor]:
         while True:
-            for index in vu.shuffled_batches(len(images), batch_size, generator):  # as vu.train slices them
+            for index in vu.data.shuffled_batches(len(images), batch_size, generator):  # as vu.train slices them
                 yield images[index.to(images.device)]
 
     stream = batches()
@@ -98,8 +98,8 @@ def project_loop(
     def run(n_batches: int) -> int:
         count = 0
         for _ in range(n_batches):
-            batch = vu.to_memory_format(next(stream), True)
-            vu.train_step(step_model, optimizer, batch)
+            batch = vu.runtime.to_memory_format(next(stream), True)
+            vu.training.train_step(step_model, optimizer, batch)
             count += len(batch)
         return count
 
@@ -136,7 +136,7 @@ def run_one_loop(name: str, args: argparse.Namespace) -> list[float]:
     if name == "course report loop":
         return time_loop(course_report_loop(device, args.batch_size), args, device)
     if device.type == "cpu":
-        vu.tune_cpu_runtime()
+        vu.runtime.tune_cpu_runtime()
     else:
         torch.backends.cudnn.benchmark = True
     return time_loop(project_loop(device, args.batch_size, compile_model="compile" in name), args, device)
@@ -169,7 +169,7 @@ def main() -> None:
     results = {name: run_in_fresh_process(name, argv) for name in LOOPS[: 3 if args.compile else 2]}
 
     device = vu.resolve_device(args.device)
-    info = vu.environment_info(device)
+    info = vu.runtime.environment_info(device)
     print(f"device: {info['hardware']} ({device}), torch {info['torch']}, {info['torch_threads']} threads")
     print(f"batch {args.batch_size}, {args.rounds} rounds x {args.batches} steps, each loop in a fresh process, "
           "median images/s:")

@@ -38,7 +38,8 @@ from nbformat import NotebookNode
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
-import vae_utils as vu  # noqa: E402  (the project's values and tables)
+import vae_utils as vu  # noqa: E402  (the project's run folders)
+from report_tools import paper, typeset  # noqa: E402  (the paper's values and the tables' layout)
 from vae_utils.paths import write_bytes  # noqa: E402  (the project's one atomic writer)
 
 TEMPLATE_DIR = REPO_ROOT / "report" / "template"
@@ -136,7 +137,7 @@ def figure_cell(caption: str, path: str, label: str, figures_dir: Path) -> Noteb
 
 def table_cell(caption: str, label: str, tables: Mapping[str, Mapping[str, Any]], placement: str = "htbp"
                ) -> NotebookNode:
-    """A table the notebooks showed, with the paper's caption, as raw LaTeX (the layout of ``vu.table_latex``).
+    """A table the notebooks showed, with the paper's caption, as raw LaTeX (the layout of ``typeset.table_latex``).
 
     ``placement``: "htbp" in the body (a float near its mention); "H" in the appendix, where each table belongs
     under its heading and a float drifting to the next page would leave the heading alone."""
@@ -145,8 +146,8 @@ def table_cell(caption: str, label: str, tables: Mapping[str, Mapping[str, Any]]
         raise ReportBuildError(f"the paper places table {label}, which no executed notebook showed (shown: {known})")
     shape = tables[label]
     frame = pd.DataFrame(shape["rows"], columns=shape["columns"])
-    latex = vu.table_latex(frame, markdown_to_latex(caption), shape.get("column_format"), label,
-                           bool(shape.get("landscape")), caption_is_latex=True, placement=placement)
+    latex = typeset.table_latex(frame, markdown_to_latex(caption), typeset.column_format(label, len(frame.columns)),
+                                label, caption_is_latex=True, placement=placement)
     return nbformat.v4.new_raw_cell(latex, metadata={"raw_mimetype": "text/latex"})
 
 
@@ -309,7 +310,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         require_toolchain()
-        values = vu.paper_values(args.main_run, args.protocol_run, args.seed_runs, args.cvae_run,
+        values = paper.paper_values(args.main_run, args.protocol_run, args.seed_runs, args.cvae_run,
                                  commit=source_commit())
         document = build(args.paper, args.notebooks, args.references, args.output, values, args.figures_dir)
         print(f"wrote {args.output} ({args.output.stat().st_size / 1024:.0f} KiB, {len(document.cells)} blocks)")

@@ -218,7 +218,7 @@ def shrunk_figure_problems(page_number: int, page: pymupdf.Page, dpi: float = FI
                            min_scale: float = MIN_FIGURE_SCALE) -> list[str]:
     """Figures printed smaller than their natural size (``dpi`` pixels per inch, as ``vu.save_and_show`` saves them).
 
-    The figures' type is set at 8.5 pt or more for their natural size (``vu.print_size_problems``); the template
+    The figures' type is set at 8.5 pt or more for their natural size (``report_tools.figure_checks``); the template
     shrinks a figure only when it is wider or taller than the page allows, and then its type shrinks with it.
     """
     problems = []

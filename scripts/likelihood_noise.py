@@ -29,7 +29,7 @@ def measure(run_dir: str, images: torch.Tensor, elbo_seeds: int, iw_seeds: int, 
     """Print one run folder's negative ELBO and IW-NLL under ``elbo_seeds`` and ``iw_seeds`` noise seeds."""
     model = vu.RunFolder(run_dir).load_model()
     elbo = [vu.evaluate(model, images, seed=seed)["loss"] for seed in range(elbo_seeds)]
-    iw = [vu.importance_weighted_nll(model, images, k=k, seed=seed, progress=False) for seed in range(iw_seeds)]
+    iw = [vu.latent.importance_weighted_nll(model, images, k=k, seed=seed, progress=False) for seed in range(iw_seeds)]
     print(f"{run_dir}: {len(images):,} test images", flush=True)
     print(f"  negative ELBO, {elbo_seeds} noise seeds: {seed_spread(elbo)}", flush=True)
     print(f"  IW -log p(x), K = {k}, {iw_seeds} noise seeds: {seed_spread(iw)}", flush=True)

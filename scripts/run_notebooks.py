@@ -6,10 +6,10 @@ Papermill writes its output cell by cell, so it writes into ``build/report/`` an
 Before the move, the notebook is tidied for committing: progress-bar updates folded into their final line, and
 papermill's record of the input and output paths made relative to the project (no folder of the machine that ran it).
 
-Reuse (``vae_utils.reuse``): each complete execution is recorded in its run folder with a key of the notebook, the
+Reuse (``report_tools.reuse``): each complete execution is recorded in its run folder with a key of the notebook, the
 package's code, the parameters and the run-folder files it reads. When the key is unchanged and its outputs are intact,
 the notebook is not executed again and one line says so. ``--analyse-runs`` first analyses other run folders
-(notebook 04 with the main run's judge), each reused the same way, so that the main analysis can compare them.
+(notebook 04 with the main run's judge), each reused the same way, so that notebook 05 can compare them.
 """
 
 from __future__ import annotations
@@ -27,10 +27,14 @@ import papermill
 from nbconvert.preprocessors import CoalesceStreamsPreprocessor
 
 import vae_utils as vu
+from report_tools import reuse
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = ["01_data_exploration", "02_model_summary", "03_train", "04_latent_space"]
+NOTEBOOKS = ["01_data_exploration", "02_model_summary", "03_train", "04_latent_space", "05_comparisons"]
+NOTEBOOKS_DIR = ROOT / "notebooks"
 WORK_DIR = ROOT / "build" / "report"  # same file system as report/, so the final move is atomic
+# Parameters of notebook 05 that list other run folders: only finished ones are passed (the rest wait).
+RUN_LISTS = ("seed_run_dirs", "cvae_run_dirs")
 
 
 def parse_value(text: str) -> Any:
@@ -65,9 +69,10 @@ def tidy_executed(path: Path, source: Path, final: Path) -> None:
     nbformat.write(nb, path)
 
 
-def execute(name: str, final: Path, parameters: dict[str, Any], work_dir: Path = WORK_DIR) -> Path:
+def execute(name: str, final: Path, parameters: dict[str, Any], work_dir: Path = WORK_DIR,
+            notebooks_dir: Path = NOTEBOOKS_DIR) -> Path:
     """Execute one notebook into the work folder, then move it to ``final`` in one step."""
-    source = ROOT / "notebooks" / f"{name}.ipynb"
+    source = notebooks_dir / f"{name}.ipynb"
     partial = work_dir / f"{name}.ipynb"
     partial.parent.mkdir(parents=True, exist_ok=True)
     papermill.execute_notebook(
@@ -80,31 +85,32 @@ def execute(name: str, final: Path, parameters: dict[str, Any], work_dir: Path =
 
 
 def run_notebook(name: str, output_dir: Path, given: dict[str, Any], work_dir: Path = WORK_DIR,
-                 record_dir: str = vu.MAIN_RUN_DIR, keep_notebook: bool = True) -> Path:
+                 record_dir: str = vu.MAIN_RUN_DIR, keep_notebook: bool = True,
+                 notebooks_dir: Path = NOTEBOOKS_DIR) -> Path:
     """Execute one notebook into ``output_dir``, or reuse its last execution when nothing it depends on changed.
 
     The record goes to the notebook's run folder (``run_dir``), else to ``record_dir``. With ``keep_notebook``
     the executed notebook is one of the outputs a reuse needs (the report's); without, only its run-folder files.
     """
-    source = ROOT / "notebooks" / f"{name}.ipynb"
-    parameters = notebook_parameters(source, given)
+    source = notebooks_dir / f"{name}.ipynb"
+    parameters = {**notebook_parameters(source, given), **finished_run_lists(source, given)}
     folder = vu.RunFolder(parameters.get("run_dir", record_dir))
     final = output_dir.resolve() / f"{name}.ipynb"
     required = [final] if keep_notebook else []
     # The key is taken before executing: it names the inputs the execution saw (a training run changes its own
     # weights, so it is executed once more next time, then reused).
-    key = vu.execution_key(source, parameters)
-    verdict = vu.reuse_verdict(folder.read_execution(name), key, required)
+    key = reuse.execution_key(source, parameters)
+    verdict = reuse.reuse_verdict(folder.read_execution(name), key, required)
     if verdict is None:
         print(f"{name} on {folder.shown}: reused (notebook, code, parameters and the run folders it reads are "
               "unchanged)", flush=True)
         return final
     print(f"{name} on {folder.shown}: executing ({verdict}); {parameters or 'default parameters'}", flush=True)
     started = time.time()
-    execute(name, final, parameters, work_dir)
+    execute(name, final, parameters, work_dir, notebooks_dir)
     figures = [path for path in (ROOT / "figures").glob("*.png") if path.stat().st_mtime >= started]
     outputs = [*required, *folder.files_written_by([name]), *(figures if keep_notebook else [])]
-    folder.write_execution(name, vu.execution_record(key, outputs))
+    folder.write_execution(name, reuse.execution_record(key, outputs))
     return final
 
 
@@ -122,11 +128,18 @@ def finished_runs(folders: Sequence[str]) -> list[str]:
     return ready
 
 
+def finished_run_lists(source: Path, given: dict[str, Any]) -> dict[str, list[str]]:
+    """Each list of run folders the notebook declares (``RUN_LISTS``), as given or as its default, cut to the runs
+    that have finished: a run still training waits for a later build instead of stopping this one at the door."""
+    declared = papermill.inspect_notebook(str(source))
+    defaults = reuse.notebook_defaults(source)
+    return {name: finished_runs(given.get(name, defaults.get(name, []))) for name in RUN_LISTS if name in declared}
+
+
 def analyse_runs(folders: Sequence[str], judge_dir: str, work_dir: Path) -> None:
     """Notebook 04 on each finished run folder with the main run's judge, its executed copy in build/<run name>/."""
     for folder in finished_runs(folders):
-        given = {"run_dir": folder, "judge_dir": judge_dir, "comparison_run_dir": None, "seed_run_dirs": [],
-                 "cvae_run_dir": None}
+        given = {"run_dir": folder, "judge_dir": judge_dir}
         run_notebook("04_latent_space", ROOT / "build" / vu.RunFolder(folder).path.name, given, work_dir,
                      keep_notebook=False)
 
@@ -135,7 +148,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the selected notebooks in order; stop at the first failure, leaving earlier results in place."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--output-dir", type=Path, default=ROOT / "report")
-    parser.add_argument("--notebooks", nargs="+", default=NOTEBOOKS, choices=NOTEBOOKS)
+    parser.add_argument("--notebooks", nargs="+", default=NOTEBOOKS)
+    parser.add_argument("--notebooks-dir", type=Path, default=NOTEBOOKS_DIR,
+                        help="the folder of the notebooks (the tests run the runner on notebooks of their own)")
     parser.add_argument("--work-dir", type=Path, default=WORK_DIR,
                         help="where notebooks are executed; keep it on the output folder's file system")
     parser.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
@@ -143,13 +158,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--analyse-runs", nargs="*", default=[], metavar="RUN_DIR",
                         help="other run folders analysed (notebook 04, the main run's judge) before the main analysis")
     args = parser.parse_args(argv)
+    unknown = [name for name in args.notebooks if not (args.notebooks_dir / f"{name}.ipynb").is_file()]
+    if unknown:
+        parser.error(f"no notebook {', '.join(unknown)} in {args.notebooks_dir}: choose from "
+                     f"{', '.join(path.stem for path in sorted(args.notebooks_dir.glob('*.ipynb')))}")
     given = {name: parse_value(value) for name, value in args.p}
     main_run = str(given.get("run_dir", vu.MAIN_RUN_DIR))
     for name in args.notebooks:
         try:
             if name == "04_latent_space":
                 analyse_runs(args.analyse_runs, main_run, args.work_dir)
-            run_notebook(name, args.output_dir, given, args.work_dir, record_dir=main_run)
+            run_notebook(name, args.output_dir, given, args.work_dir, record_dir=main_run,
+                         notebooks_dir=args.notebooks_dir)
         except papermill.PapermillExecutionError as error:
             print(f"error: {name} failed ({error.ename}: {error.evalue}); the partial run is in "
                   f"{args.work_dir / (name + '.ipynb')}, {args.output_dir} is unchanged", file=sys.stderr)

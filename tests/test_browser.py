@@ -35,8 +35,8 @@ import vae_utils as vu
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
-NOTEBOOK = vu.PROJECT_ROOT / "notebooks" / "05_explore.ipynb"
-OUTPUT_DIR = vu.PROJECT_ROOT / "build" / "browser_test"
+NOTEBOOK = vu.paths.PROJECT_ROOT / "notebooks" / "05_explore.ipynb"
+OUTPUT_DIR = vu.paths.PROJECT_ROOT / "build" / "browser_test"
 STDERR_OUTPUT = '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'
 TIMEOUT_MS = 60_000  # Run All on a busy 2-core machine takes seconds, not the 5 s Playwright's expect allows
 # JupyterLab's news and update checks open a pop-up over the outputs; windowing would leave off-screen cells unrendered.
@@ -72,8 +72,8 @@ def write_tiny_run(run_dir: Path) -> None:
                               component_to_digit=np.arange(10))
     run = vu.RunFolder(run_dir)
     run.path.mkdir(parents=True)
-    run.export(model, vu.TrainConfig(), vu.TrainingState())
-    run.save_judge(vu.DigitClassifier())
+    run.export(model, vu.TrainConfig(), vu.run.TrainingState())
+    run.save_judge(vu.judge.DigitClassifier())
     vu.save_samplers(run, chosen=sampler, kmeans=sampler, temperature=0.9)
 
 
@@ -117,7 +117,7 @@ def lab(tmp_path_factory) -> Iterator[dict]:
     """A JupyterLab on 127.0.0.1 with a token, serving a temporary root that holds a copy of notebook 05."""
     tmp = tmp_path_factory.mktemp("lab")
     if os.environ.get("BROWSER_TEST_RUN_DIR"):
-        run_dir = vu.project_path(os.environ["BROWSER_TEST_RUN_DIR"])
+        run_dir = vu.paths.project_path(os.environ["BROWSER_TEST_RUN_DIR"])
     else:
         run_dir = tmp / "run"
         write_tiny_run(run_dir)

@@ -20,6 +20,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 import vae_utils as vu
+from report_tools import paper
 
 REPO = Path(__file__).resolve().parent.parent
 needs_latex = pytest.mark.skipif(not (shutil.which("xelatex") and shutil.which("pandoc") and shutil.which("pdftotext")),
@@ -40,8 +41,8 @@ br = _load_build_report()
 def _table_notebook(path: Path, label: str = "tbl:numbers", rows: int = 3) -> Path:
     """An executed notebook with one table as vu.show_table shows it (its cells in the output's metadata)."""
     frame = pd.DataFrame({"name": [f"row {i}" for i in range(rows)], "value": range(rows)})
-    shape = {"label": label, "columns": list(frame.columns), "rows": vu.format_table(frame).values.tolist(),
-             "column_format": None, "landscape": False}
+    shape = {"label": label, "columns": list(frame.columns), "rows": vu.tables.format_table(frame).values.tolist(),
+             "caption": "a table"}
     output = new_output("display_data", data={"text/plain": "table"}, metadata={"report_table": shape})
     nbformat.write(new_notebook(cells=[new_code_cell("vu.show_table(df)", outputs=[output])]), path)
     return path
@@ -183,7 +184,7 @@ def test_interrupted_render_leaves_no_pdf_and_no_temporary_file(tmp_path, monkey
 
 
 def test_every_value_the_paper_names_exists_for_the_committed_runs():
-    values = vu.paper_values("models", "runs/course_protocol", ["runs/seed1", "runs/seed2", "runs/seed3"],
+    values = paper.paper_values("models", "runs/course_protocol", ["runs/seed1", "runs/seed2", "runs/seed3"],
                              "runs/cvae", commit="abc")
     meta, text = br.split_front_matter((REPO / "report" / "paper.md").read_text(encoding="utf-8"))
     filled = br.fill_values(text, values)
@@ -192,16 +193,16 @@ def test_every_value_the_paper_names_exists_for_the_committed_runs():
 
 
 def test_paper_values_format_the_results_as_the_json_holds_them():
-    values = vu.paper_values("models", None, [], None)
+    values = paper.paper_values("models", None, [], None)
     metrics = vu.RunFolder("models").read_metrics()
     assert values["main_test_elbo"] == f"{metrics['test']['loss']:.2f}"
     assert values["main_best_epoch"] == str(metrics["best_epoch"])
     assert values["n_parameters"] == "1,234,143" and values["n_parameters_cvae"] == "1,237,003"
     assert values["protocol_done"] is False and values["cvae_done"] is False
-    assert vu.plain_hardware({"hardware": "Intel(R) Xeon(R) Processor, 2 cores", "device": "cpu"}) == \
+    assert paper.plain_hardware({"hardware": "Intel(R) Xeon(R) Processor, 2 cores", "device": "cpu"}) == \
         "a two-core Intel Xeon CPU"
-    assert vu.signed(-0.0216, 3) == "\u22120.022" and vu.nats(93.1676) == "93.17"
-    assert [vu.count_word(n) for n in (4, 0, 10, 1250)] == ["four", "zero", "ten", "1,250"]
+    assert vu.formatting.signed(-0.0216, 3) == "\u22120.022" and vu.formatting.nats(93.1676) == "93.17"
+    assert [vu.formatting.count_word(n) for n in (4, 0, 10, 1250)] == ["four", "zero", "ten", "1,250"]
 
 
 def test_what_labels_buy_is_read_digit_by_digit():
@@ -212,7 +213,7 @@ def test_what_labels_buy_is_read_digit_by_digit():
                row("2", 0.99, 0.98, 1.0, 0.9, 9), row("mean", 0.96, 0.95, 0.97, 0.77, 20)]
     cvae = [row("0", 0.99, 0.98, 1.0, 0.85, 15), row("1", 0.98, 0.96, 0.99, 0.9, 10),
             row("2", 0.93, 0.9, 0.95, 0.8, 12), row("mean", 0.97, 0.96, 0.98, 0.85, 12)]
-    values = vu.labels_digit_by_digit(sampler, cvae)
+    values = paper.labels_digit_by_digit(sampler, cvae)
     assert values["cvae_accuracy_higher"] == "1" and values["cvae_accuracy_lower"] == "2"
     assert values["cvae_recall_higher_count"] == "2" and values["cvae_frechet_lower_count"] == "2"
     assert (values["cvae_recall_largest_digit"], values["cvae_recall_largest_change"]) == ("1", "+0.30")

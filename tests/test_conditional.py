@@ -9,7 +9,7 @@ import vae_utils as vu
 
 def test_conditional_vae_adds_the_label_to_the_two_linear_layers_only():
     vae, cvae = vu.VAE(15), vu.ConditionalVAE(15)
-    assert vu.count_parameters(cvae) == 1_237_003  # 1,234,143 + 10 x 30 (encoder) + 10 x 256 (decoder)
+    assert vu.model.count_parameters(cvae) == 1_237_003  # 1,234,143 + 10 x 30 (encoder) + 10 x 256 (decoder)
     shapes = {key: value.shape for key, value in vae.state_dict().items()}
     changed = {key for key, value in cvae.state_dict().items() if value.shape != shapes[key]}
     assert changed == {"encoder.9.weight", "decoder.0.weight"}
@@ -19,7 +19,7 @@ def test_decoder_output_depends_on_the_label_for_a_fixed_code():
     torch.manual_seed(0)
     cvae = vu.ConditionalVAE(15).eval()
     z = torch.randn(1, 15).repeat(10, 1)
-    images = vu.decode_probabilities(cvae, z, labels=torch.arange(10))
+    images = vu.latent.decode_probabilities(cvae, z, labels=torch.arange(10))
     assert not torch.allclose(images[3], images[8])
 
 
@@ -27,7 +27,7 @@ def test_conditional_vae_refuses_missing_or_impossible_labels():
     cvae = vu.ConditionalVAE(15)
     images = torch.rand(4, 1, 28, 28)
     with pytest.raises(ValueError, match="needs the images' labels"):
-        vu.forward_pass(cvae, images)
+        vu.model.forward_pass(cvae, images)
     with pytest.raises(ValueError, match="digits 0-9"):
         cvae(images, torch.tensor([0, 1, 2, 10]))
     with pytest.raises(ValueError, match="one label per image"):
@@ -79,8 +79,8 @@ def test_generated_rows_of_the_conditional_vae_are_decoded_with_their_digit():
     torch.manual_seed(0)
     cvae = vu.ConditionalVAE(15).eval()
     images = vu.generate_digits(cvae, vu.ConditionalPriorSampler(15), n_per_digit=3, seed=2)
-    z = vu.sample_latents(vu.ConditionalPriorSampler(15), 3, 2, 1.0)
-    expected = vu.decode_probabilities(cvae, z, labels=torch.arange(10).repeat_interleave(3))
+    z = vu.sampling.sample_latents(vu.ConditionalPriorSampler(15), 3, 2, 1.0)
+    expected = vu.latent.decode_probabilities(cvae, z, labels=torch.arange(10).repeat_interleave(3))
     assert torch.allclose(images.reshape(-1, 1, 28, 28), torch.round(expected * 255) / 255)
 
 
@@ -97,11 +97,11 @@ def briefly_trained_cvae(tmp_path_factory):
 
 
 def test_swapping_the_label_changes_the_judged_digit_of_a_fixed_code(briefly_trained_cvae):
-    judge = vu.DigitClassifier()
+    judge = vu.judge.DigitClassifier()
     vu.RunFolder(vu.MAIN_RUN_DIR).load_judge(judge)  # the committed judge (99% on real test digits)
     judge.eval()
     z = torch.randn(20, 15, generator=torch.Generator().manual_seed(0))
-    verdicts = np.stack([vu.classify(judge, vu.decode_probabilities(briefly_trained_cvae, z,
+    verdicts = np.stack([vu.classify(judge, vu.latent.decode_probabilities(briefly_trained_cvae, z,
                                                                      labels=torch.full((20,), digit)))
                          for digit in range(10)])  # [label, code]
     assert (verdicts == np.arange(10)[:, None]).mean() > 0.6, "the judged digit follows the label"

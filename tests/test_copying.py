@@ -13,8 +13,8 @@ def space_and_sets():
     """8,000 training images cut into 20 cells; 2,000 held-out test digits as the reference."""
     train = vu.load_mnist(train=True, limit=8000)
     test = vu.load_mnist(train=False, limit=4000)
-    space = vu.CopyingSpace.fit(vu.flat_pixels(train.images), n_cells=20, seed=0)
-    reference = space.neighbours(vu.flat_pixels(test.images[:2000]))
+    space = vu.copying.CopyingSpace.fit(vu.copying.flat_pixels(train.images), n_cells=20, seed=0)
+    reference = space.neighbours(vu.copying.flat_pixels(test.images[:2000]))
     return space, reference, train, test
 
 
@@ -22,14 +22,14 @@ def test_training_images_with_a_little_noise_are_flagged_as_copies(space_and_set
     space, reference, train, _ = space_and_sets
     generator = torch.Generator().manual_seed(0)
     copies = train.images[:2000] + 0.05 * torch.randn(train.images[:2000].shape, generator=generator)
-    result = space.statistic(reference, space.neighbours(vu.flat_pixels(copies.clamp(0, 1))))
-    assert result["copying"] and result["c_t"] < vu.COPYING_THRESHOLD
+    result = space.statistic(reference, space.neighbours(vu.copying.flat_pixels(copies.clamp(0, 1))))
+    assert result["copying"] and result["c_t"] < vu.copying.COPYING_THRESHOLD
     assert result["generated_median_distance"] < result["reference_median_distance"]
 
 
 def test_new_test_digits_are_not_flagged(space_and_sets):
     space, reference, _, test = space_and_sets
-    result = space.statistic(reference, space.neighbours(vu.flat_pixels(test.images[2000:4000])))
+    result = space.statistic(reference, space.neighbours(vu.copying.flat_pixels(test.images[2000:4000])))
     assert not result["copying"]
     assert abs(result["c_t"]) < 2.5  # two samples of the same distribution: Z is about standard normal
     assert result["cells_used"] >= 10
@@ -37,14 +37,14 @@ def test_new_test_digits_are_not_flagged(space_and_sets):
 
 def test_nearest_neighbour_is_exact(space_and_sets):
     space, _, train, _ = space_and_sets
-    found = space.neighbours(vu.flat_pixels(train.images[100:105]))
+    found = space.neighbours(vu.copying.flat_pixels(train.images[100:105]))
     assert list(found.index) == [100, 101, 102, 103, 104]
     assert found.distances.max() < 1e-2
 
 
 def test_judge_features_are_kept_per_judge_and_images(tmp_path):
     torch.manual_seed(0)
-    judge, images = vu.DigitClassifier(), torch.rand(40, 1, 28, 28)
+    judge, images = vu.judge.DigitClassifier(), torch.rand(40, 1, 28, 28)
     first = vu.kept_judge_features(judge, images, cache_dir=tmp_path)
     assert len(list(tmp_path.iterdir())) == 1
     np.testing.assert_array_equal(first, vu.judge_pass(judge, images)[0])
@@ -59,12 +59,12 @@ def test_judge_features_are_kept_per_judge_and_images(tmp_path):
     assert len(list(tmp_path.iterdir())) == 3
     kept.write_bytes(b"not an array")  # an unreadable file is computed again, not trusted
     torch.manual_seed(0)
-    np.testing.assert_array_equal(vu.kept_judge_features(vu.DigitClassifier(), images, cache_dir=tmp_path), first)
+    np.testing.assert_array_equal(vu.kept_judge_features(vu.judge.DigitClassifier(), images, cache_dir=tmp_path), first)
 
 
 def test_data_copying_with_kept_training_features_equals_computing_them():
     torch.manual_seed(0)
-    judge = vu.DigitClassifier()
+    judge = vu.judge.DigitClassifier()
     train = torch.rand(300, 1, 28, 28)
     case = vu.CopyingCase("planted", train[:60] * 0.98, {"new": torch.rand(60, 1, 28, 28)})
     features = lambda images: vu.judge_pass(judge, images)[0]  # noqa: E731

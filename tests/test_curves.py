@@ -19,7 +19,7 @@ def test_course_log_is_the_original_reports_1250_epochs():
     log = vu.read_course_log()
     assert list(log.columns) == ["epoch", "train_loss", "train_kl"]
     assert len(log) == 1250 and log["epoch"].iloc[0] == 1 and log["epoch"].iloc[-1] == 1250
-    assert vu.COURSE_LOG.is_absolute() and vu.COURSE_LOG.name == "course_report_training_log.csv"
+    assert vu.curves.COURSE_LOG.is_absolute() and vu.curves.COURSE_LOG.name == "course_report_training_log.csv"
 
 
 def test_missing_course_log_names_the_file(tmp_path):
@@ -53,7 +53,7 @@ def test_loss_trend_recovers_a_known_slope_and_scatter_from_the_last_epochs_only
     epochs = np.arange(1, 301)
     loss = np.where(epochs < 200, 500.0 - 2 * epochs, 100.0 - 0.05 * (epochs - 200)) + rng.normal(0, 0.1, 300)
     loss[-5] = np.nan  # an epoch without validation is skipped, not counted
-    trend = vu.loss_trend(_history(epochs, val_loss=loss), last=60)
+    trend = vu.curves.loss_trend(_history(epochs, val_loss=loss), last=60)
     assert trend.epochs == 60 and trend.last_epoch == 300 and trend.first_epoch == 240
     assert trend.slope == pytest.approx(-0.05, abs=0.005)
     assert 0 < trend.slope_se < 0.005
@@ -61,9 +61,9 @@ def test_loss_trend_recovers_a_known_slope_and_scatter_from_the_last_epochs_only
 
 
 def test_loss_trend_uses_what_there_is_and_is_nan_below_three_points():
-    short = vu.loss_trend(_history([1, 2, 3], val_loss=[3.0, 2.0, 1.0]), last=40)
+    short = vu.curves.loss_trend(_history([1, 2, 3], val_loss=[3.0, 2.0, 1.0]), last=40)
     assert short.epochs == 3 and short.slope == pytest.approx(-1.0) and short.residual_sd == pytest.approx(0.0)
-    two = vu.loss_trend(_history([1, 2, 3], val_loss=[np.nan, 2.0, 1.0]))
+    two = vu.curves.loss_trend(_history([1, 2, 3], val_loss=[np.nan, 2.0, 1.0]))
     assert two.epochs == 2 and math.isnan(two.slope) and math.isnan(two.residual_sd)
 
 
@@ -71,7 +71,7 @@ def test_validation_noise_differs_between_seeds_and_repeats_for_the_same_seed():
     torch.manual_seed(0)
     model = vu.VAE()
     images = torch.rand(32, 1, 28, 28, generator=torch.Generator().manual_seed(1))
-    losses = vu.validation_noise(model, images, seeds=[1, 2, 1, 3])
+    losses = vu.curves.validation_noise(model, images, seeds=[1, 2, 1, 3])
     assert losses.shape == (4,) and np.isfinite(losses).all()
     assert losses[0] == losses[2]
     assert len({losses[0], losses[1], losses[3]}) == 3
@@ -83,34 +83,34 @@ def test_heldout_minimum_finds_the_bottom_of_a_u_and_the_rise_after_it():
     test_loss = 90 + 0.01 * (epochs - 25) ** 2
     test_loss[1::3] = np.nan  # only some epochs are tested, the last not at all
     test_loss[-1] = np.nan
-    held = vu.heldout_minimum(_history(epochs, test_loss=test_loss))
+    held = vu.curves.heldout_minimum(_history(epochs, test_loss=test_loss))
     assert (held.min_epoch, held.min_value) == (25, pytest.approx(90.0))
     assert held.last_epoch == 39 and held.last_value == pytest.approx(90 + 0.01 * 14 ** 2)
     assert held.rise == pytest.approx(1.96) and held.recorded == 26
-    nothing = vu.heldout_minimum(_history([1], test_loss=[np.nan]))
+    nothing = vu.curves.heldout_minimum(_history([1], test_loss=[np.nan]))
     assert all(math.isnan(value) for value in nothing[:-1]) and nothing.recorded == 0
 
 
 def test_stopping_evidence_separates_a_slope_hidden_by_noise_from_a_plateau_and_a_clear_fall():
-    hidden = vu.Trend(slope=-0.01, slope_se=0.002, first_epoch=1, last_epoch=40, epochs=40, residual_sd=0.2)
-    evidence = vu.stopping_evidence(hidden, noise_sd=0.05, patience=10)
+    hidden = vu.curves.Trend(slope=-0.01, slope_se=0.002, first_epoch=1, last_epoch=40, epochs=40, residual_sd=0.2)
+    evidence = vu.curves.stopping_evidence(hidden, noise_sd=0.05, patience=10)
     assert evidence["expected_improvement"] == pytest.approx(0.1) and evidence["noise_sd"] == 0.05
     assert evidence["still_improving"] and evidence["stopped_on_noise"]
     plateau = hidden._replace(slope=-0.001)  # within 2 standard errors of flat
-    assert not vu.stopping_evidence(plateau, 0.05, 10)["stopped_on_noise"]
+    assert not vu.curves.stopping_evidence(plateau, 0.05, 10)["stopped_on_noise"]
     clear = hidden._replace(slope=-0.1)  # 1.0 expected over 10 epochs, far above the scatter
-    assert not vu.stopping_evidence(clear, 0.05, 10)["stopped_on_noise"]
+    assert not vu.curves.stopping_evidence(clear, 0.05, 10)["stopped_on_noise"]
     assert all(isinstance(value, (bool, int, float)) for value in evidence.values())
 
 
 def test_noise_proof_patience_is_the_patience_at_which_the_stop_stops_being_noise():
-    hidden = vu.Trend(slope=-0.01, slope_se=0.002, first_epoch=1, last_epoch=40, epochs=40, residual_sd=0.2)
-    evidence = vu.stopping_evidence(hidden, noise_sd=0.05, patience=10)
-    patience = vu.noise_proof_patience(evidence)
+    hidden = vu.curves.Trend(slope=-0.01, slope_se=0.002, first_epoch=1, last_epoch=40, epochs=40, residual_sd=0.2)
+    evidence = vu.curves.stopping_evidence(hidden, noise_sd=0.05, patience=10)
+    patience = vu.curves.noise_proof_patience(evidence)
     assert patience == 40  # 2 x 0.2 / 0.01
-    assert vu.stopping_evidence(hidden, 0.05, int(patience) - 1)["stopped_on_noise"]
-    assert not vu.stopping_evidence(hidden, 0.05, int(patience))["stopped_on_noise"]
-    assert math.isnan(vu.noise_proof_patience({**evidence, "slope": 0.001}))  # not falling: no patience helps
+    assert vu.curves.stopping_evidence(hidden, 0.05, int(patience) - 1)["stopped_on_noise"]
+    assert not vu.curves.stopping_evidence(hidden, 0.05, int(patience))["stopped_on_noise"]
+    assert math.isnan(vu.curves.noise_proof_patience({**evidence, "slope": 0.001}))  # not falling: no patience helps
 
 
 @pytest.mark.parametrize("stop_reason, finished", [

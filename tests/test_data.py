@@ -30,25 +30,25 @@ def test_limit_returns_the_first_images(mnist_test_split):
 
 
 def _copy_test_files(destination: Path) -> Path:
-    source, _ = vu.resolve_data_dir()
+    source, _ = vu.data.resolve_data_dir()
     raw = destination / "MNIST" / "raw"
     raw.mkdir(parents=True)
-    for name, *_ in vu.MNIST_FILES[False]:
+    for name, *_ in vu.data.MNIST_FILES[False]:
         shutil.copy(source / "MNIST" / "raw" / name, raw / name)
     return raw
 
 
 def test_missing_folder_names_folder_and_both_fixes(tmp_path):
-    with pytest.raises(vu.MNISTDataError) as error:
+    with pytest.raises(vu.data.MNISTDataError) as error:
         vu.load_mnist(tmp_path / "nowhere", train=False)
     message = str(error.value)
-    assert "nowhere" in message and vu.DATA_DIR_ENV in message and "download" in message
+    assert "nowhere" in message and vu.data.DATA_DIR_ENV in message and "download" in message
 
 
 def test_missing_single_file_is_named(tmp_path):
     raw = _copy_test_files(tmp_path)
     (raw / "t10k-labels-idx1-ubyte").unlink()
-    with pytest.raises(vu.MNISTDataError, match="t10k-labels-idx1-ubyte"):
+    with pytest.raises(vu.data.MNISTDataError, match="t10k-labels-idx1-ubyte"):
         vu.load_mnist(tmp_path, train=False)
 
 
@@ -56,7 +56,7 @@ def test_truncated_file_gives_clear_error(tmp_path):
     raw = _copy_test_files(tmp_path)
     images = raw / "t10k-images-idx3-ubyte"
     images.write_bytes(images.read_bytes()[:100_000])
-    with pytest.raises(vu.MNISTDataError, match="truncated or corrupt"):
+    with pytest.raises(vu.data.MNISTDataError, match="truncated or corrupt"):
         vu.load_mnist(tmp_path, train=False)
 
 
@@ -66,7 +66,7 @@ def test_corrupt_header_gives_clear_error(tmp_path):
     data = bytearray(labels.read_bytes())
     data[3] = 0  # break the magic number, keep the size
     labels.write_bytes(bytes(data))
-    with pytest.raises(vu.MNISTDataError, match="magic"):
+    with pytest.raises(vu.data.MNISTDataError, match="magic"):
         vu.load_mnist(tmp_path, train=False)
 
 
@@ -76,19 +76,19 @@ def test_failed_download_into_default_folder_explains_fixes(tmp_path, monkeypatc
     def offline(*args, **kwargs):
         raise OSError("network unreachable")
 
-    monkeypatch.delenv(vu.DATA_DIR_ENV, raising=False)
+    monkeypatch.delenv(vu.data.DATA_DIR_ENV, raising=False)
     monkeypatch.setattr(vae_utils.data, "DEFAULT_DATA_DIR", str(tmp_path / "data"))  # where load_mnist looks it up
     monkeypatch.setattr(torchvision.datasets, "MNIST", offline)
-    with pytest.raises(vu.MNISTDataError, match="download failed: network unreachable") as error:
+    with pytest.raises(vu.data.MNISTDataError, match="download failed: network unreachable") as error:
         vu.load_mnist(train=False)
-    assert vu.DATA_DIR_ENV in str(error.value)
+    assert vu.data.DATA_DIR_ENV in str(error.value)
     assert str(tmp_path / "data") in str(error.value)  # the patched default folder, not the project's data/
 
 
 def test_environment_variable_chooses_the_folder(tmp_path, monkeypatch):
-    monkeypatch.setenv(vu.DATA_DIR_ENV, str(tmp_path))
-    assert vu.resolve_data_dir() == (tmp_path, False)
-    assert vu.resolve_data_dir("elsewhere") == (vu.PROJECT_ROOT / "elsewhere", False)
+    monkeypatch.setenv(vu.data.DATA_DIR_ENV, str(tmp_path))
+    assert vu.data.resolve_data_dir() == (tmp_path, False)
+    assert vu.data.resolve_data_dir("elsewhere") == (vu.paths.PROJECT_ROOT / "elsewhere", False)
 
 
 def test_validation_split_is_disjoint_and_seeded(small_train_images):

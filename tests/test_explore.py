@@ -27,8 +27,8 @@ def explorer() -> explore.DigitExplorer:
     images = torch.rand(40, 1, 28, 28, generator=torch.Generator().manual_seed(1))
     labels = torch.arange(40) % 10
     sampler = _made_up_sampler(15)
-    samplers = {"made-up": sampler, "prior": vu.CoursePriorSampler(15)}
-    return explore.DigitExplorer(model, vu.DigitClassifier().eval(), samplers, sampler, 0.9, images, labels)
+    samplers = {"made-up": sampler, "prior": vu.sampling.CoursePriorSampler(15)}
+    return explore.DigitExplorer(model, vu.judge.DigitClassifier().eval(), samplers, sampler, 0.9, images, labels)
 
 
 def _changes(picture, change) -> bool:
@@ -140,7 +140,8 @@ def test_the_conditional_toggle_draws_the_same_digit_from_the_conditional_vae_be
     torch.manual_seed(0)
     images = torch.rand(20, 1, 28, 28, generator=torch.Generator().manual_seed(1))
     sampler = _made_up_sampler(15)
-    with_cvae = explore.DigitExplorer(vu.VAE(15).eval(), vu.DigitClassifier().eval(), {"made-up": sampler}, sampler,
+    judge = vu.judge.DigitClassifier().eval()
+    with_cvae = explore.DigitExplorer(vu.VAE(15).eval(), judge, {"made-up": sampler}, sampler,
                                       0.9, images, torch.arange(20) % 10, conditional=vu.ConditionalVAE(15).eval())
     alone = with_cvae.picture_digits()
     told = []

@@ -13,6 +13,7 @@ from prdc import compute_prdc
 from torchmetrics.image.fid import _compute_fid
 
 import vae_utils as vu
+from vae_utils.judge import wilson_interval
 
 
 def _features(n=200, shift=0.0, seed=0):
@@ -24,14 +25,14 @@ def _features(n=200, shift=0.0, seed=0):
 
 def test_identical_sets_give_perfect_prdc_and_zero_frechet_distance():
     real = _features()
-    values = vu.prdc(vu.digit_statistics(real), real.copy())
+    values = vu.judge.prdc(vu.judge.digit_statistics(real), real.copy())
     assert values["precision"] == values["recall"] == values["coverage"] == 1.0
     assert values["density"] == pytest.approx(1.0, abs=0.05)
-    assert vu.frechet_distance(vu.digit_statistics(real), real.copy()) == pytest.approx(0.0, abs=1e-6)
+    assert vu.judge.frechet_distance(vu.judge.digit_statistics(real), real.copy()) == pytest.approx(0.0, abs=1e-6)
 
 
 def test_disjoint_sets_give_zero_prdc():
-    values = vu.prdc(vu.digit_statistics(_features()), _features(shift=1000.0, seed=1))
+    values = vu.judge.prdc(vu.judge.digit_statistics(_features()), _features(shift=1000.0, seed=1))
     assert values == {"precision": 0.0, "recall": 0.0, "density": 0.0, "coverage": 0.0}
 
 
@@ -39,41 +40,41 @@ def test_prdc_and_frechet_distance_equal_the_reference_libraries():
     rng = np.random.default_rng(0)
     real = rng.normal(size=(300, 16)).astype(np.float32)
     fake = (rng.normal(size=(200, 16)) * 1.3 + 0.4).astype(np.float32)
-    statistics = vu.digit_statistics(real)
+    statistics = vu.judge.digit_statistics(real)
     with contextlib.redirect_stdout(io.StringIO()):  # compute_prdc prints the set sizes
         expected = compute_prdc(real, fake, 5)
-    values = vu.prdc(statistics, fake)
+    values = vu.judge.prdc(statistics, fake)
     assert values.keys() == expected.keys() and 0 < values["precision"] < 1 and 0 < values["coverage"] < 1
     assert values == pytest.approx({key: float(value) for key, value in expected.items()}, rel=1e-12)
     moments = [torch.from_numpy(x) for data in (fake, real) for x in
                (data.mean(axis=0, dtype=np.float64), np.cov(data.astype(np.float64), rowvar=False))]
     reference = float(_compute_fid(*moments))
     assert reference > 1
-    assert vu.frechet_distance(statistics, fake) == pytest.approx(reference, rel=1e-6)
+    assert vu.judge.frechet_distance(statistics, fake) == pytest.approx(reference, rel=1e-6)
 
 
 def test_frechet_distance_of_a_mean_shift_is_its_square():
     real = _features(n=4000)
     shifted = real.copy()
     shifted[:, 0] += 3.0
-    assert vu.frechet_distance(vu.digit_statistics(real), shifted) == pytest.approx(9.0, rel=1e-3)
+    assert vu.judge.frechet_distance(vu.judge.digit_statistics(real), shifted) == pytest.approx(9.0, rel=1e-3)
 
 
 def test_frechet_distance_survives_a_feature_that_never_fires():
     real = _features()
     real[:, 3] = 0.0  # a dead ReLU unit: singular covariance
-    value = vu.frechet_distance(vu.digit_statistics(real), real.copy())
+    value = vu.judge.frechet_distance(vu.judge.digit_statistics(real), real.copy())
     assert np.isfinite(value) and value == pytest.approx(0.0, abs=1e-4)
 
 
 @pytest.mark.parametrize("kind", ["k-means", "mixture"])
 def test_sampler_draws_fall_in_the_clusters_named_after_the_digit(kind, digit_blobs):
     latents, labels = digit_blobs
-    fit = vu.fit_clusters(latents, labels, k=10, seed=0)
+    fit = vu.latent.fit_clusters(latents, labels, k=10, seed=0)
     if kind == "k-means":
         sampler = vu.fit_cluster_sampler(latents, labels, fit)
     else:
-        sampler = vu.mixture_sampler(vu.fit_mixture(latents, 10, seed=0), latents, labels)
+        sampler = vu.sampling.mixture_sampler(vu.fit_mixture(latents, 10, seed=0), latents, labels)
     generator = torch.Generator().manual_seed(0)
     for digit in range(10):
         z = sampler.sample(digit, 100, generator).numpy()
@@ -89,8 +90,8 @@ def test_min_purity_leaves_out_impure_clusters_but_never_a_digit(digit_blobs):
     labels[np.flatnonzero(labels == 7)[:9]] = 1  # blob 7: 85% sevens, impure ...
     extra = latents[labels == 7][:40] + 100.0  # ... but digit 7 also has a pure blob far away
     latents, labels = np.vstack([latents, extra]), np.concatenate([labels, np.full(40, 7)])
-    fit = vu.fit_clusters(latents, labels, k=11, seed=0)
-    purity = vu.cluster_purity(fit.kmeans.labels_, labels, 11)
+    fit = vu.latent.fit_clusters(latents, labels, k=11, seed=0)
+    purity = vu.sampling.cluster_purity(fit.kmeans.labels_, labels, 11)
     sampler = vu.fit_cluster_sampler(latents, labels, fit, min_purity=0.9)
     weights = sampler.weights.numpy()
     sevens = fit.cluster_to_digit == 7
@@ -100,7 +101,7 @@ def test_min_purity_leaves_out_impure_clusters_but_never_a_digit(digit_blobs):
 
 
 def test_course_prior_sampler_ignores_the_digit_clamps_and_temperature_must_be_positive():
-    prior = vu.CoursePriorSampler(15)
+    prior = vu.sampling.CoursePriorSampler(15)
     a = prior.sample(0, 500, torch.Generator().manual_seed(1))
     b = prior.sample(9, 500, torch.Generator().manual_seed(1))
     assert torch.equal(a, b) and a.shape == (500, 15) and prior.missing_digits() == []
@@ -144,7 +145,7 @@ def test_operating_point_needs_a_sampler_that_draws_every_digit():
 
 def test_generated_digits_shape_range_and_round_trip(tmp_path, digit_blobs):
     latents, labels = digit_blobs
-    sampler = vu.fit_cluster_sampler(latents, labels, vu.fit_clusters(latents, labels, k=10, seed=0))
+    sampler = vu.fit_cluster_sampler(latents, labels, vu.latent.fit_clusters(latents, labels, k=10, seed=0))
     images = vu.generate_digits(vu.VAE(), sampler, n_per_digit=4, seed=3)
     assert images.shape == (10, 4, 1, 28, 28) and 0 <= float(images.min()) and float(images.max()) <= 1
     run = vu.RunFolder(tmp_path)
@@ -155,7 +156,7 @@ def test_generated_digits_shape_range_and_round_trip(tmp_path, digit_blobs):
 def test_saved_samplers_draw_the_same_codes_after_a_round_trip(tmp_path, digit_blobs):
     latents, labels = digit_blobs
     fits = vu.fit_cluster_family(latents, labels, [10, 11], seed=0)
-    chosen = vu.mixture_sampler(vu.fit_mixture(latents, 10, seed=0), latents, labels, min_purity=0.9)
+    chosen = vu.sampling.mixture_sampler(vu.fit_mixture(latents, 10, seed=0), latents, labels, min_purity=0.9)
     kmeans = vu.fit_cluster_sampler(latents, labels, fits[10])
     vu.save_samplers(vu.RunFolder(tmp_path), chosen, kmeans, temperature=0.8)
     saved = vu.load_saved_samplers(tmp_path)
@@ -173,7 +174,7 @@ def test_saved_samplers_draw_the_same_codes_after_a_round_trip(tmp_path, digit_b
     vu.save_samplers(vu.RunFolder(tmp_path), chosen, kmeans, temperature=0.9)  # another temperature: rewritten
     assert vu.load_saved_samplers(tmp_path).temperature == 0.9
     torch.save({"format": 99}, path)
-    with pytest.raises(vu.CheckpointError, match="not a saved sampler file"):
+    with pytest.raises(vu.run.CheckpointError, match="not a saved sampler file"):
         vu.load_saved_samplers(tmp_path)
 
 
@@ -183,12 +184,12 @@ def test_sampler_family_shares_the_fits_and_the_untied_prior_is_scored_only_at_t
     latents, labels = digit_blobs
     fits = vu.fit_cluster_family(latents, labels, [10, 12], seed=0)
     samplers = vu.build_samplers(latents, labels, fits, vu.fit_mixture(latents, 10, seed=0), min_purity=0.9)
-    assert isinstance(samplers[0], vu.CoursePriorSampler)
+    assert isinstance(samplers[0], vu.sampling.CoursePriorSampler)
     assert [s.name for s in samplers[1:3]] == ["k-means 10", "k-means 12"]
     assert all(isinstance(s, vu.DigitSampler) for s in samplers[1:])
     torch.manual_seed(0)
-    judge = vu.DigitClassifier().eval()
-    reference = vu.real_features(judge, small_train_images)
+    judge = vu.judge.DigitClassifier().eval()
+    reference = vu.judge.real_features(judge, small_train_images)
     comparison = vu.compare_samplers(vu.VAE(), judge, [samplers[0], samplers[1]], [0.5, 1.0], n_per_digit=7,
                                      seed=1, reference=reference)
     assert list(zip(comparison["sampler"], comparison["temperature"], comparison["tied to digits"])) == [
@@ -197,12 +198,12 @@ def test_sampler_family_shares_the_fits_and_the_untied_prior_is_scored_only_at_t
 
 
 def test_wilson_interval_of_half_matches_the_textbook_values_and_narrows_with_more_samples():
-    low, high = vu.wilson_interval(50, 100)
+    low, high = wilson_interval(50, 100)
     assert (low, high) == pytest.approx((0.4038, 0.5962), abs=1e-4)
-    assert vu.wilson_interval(500, 1000)[1] - vu.wilson_interval(500, 1000)[0] < high - low
-    low, high = vu.wilson_interval(100, 100)  # a perfect score still has a lower bound below 1
+    assert wilson_interval(500, 1000)[1] - wilson_interval(500, 1000)[0] < high - low
+    low, high = wilson_interval(100, 100)  # a perfect score still has a lower bound below 1
     assert 0.95 < low < 1.0 and high == pytest.approx(1.0)
-    assert all(np.isnan(vu.wilson_interval(0, 0)))
+    assert all(np.isnan(wilson_interval(0, 0)))
 
 
 class _PixelJudge(torch.nn.Module):
@@ -230,9 +231,9 @@ def _images_judged_as(verdicts, seed=0):
 def test_generation_quality_gives_each_digit_and_the_pooled_mean_a_wilson_interval():
     judge = _PixelJudge()
     labels = torch.arange(10).repeat_interleave(20)
-    reference = vu.real_features(judge, vu.MNISTTensors(_images_judged_as(labels), labels))
+    reference = vu.judge.real_features(judge, vu.MNISTTensors(_images_judged_as(labels), labels))
     assert reference.accuracy == 1.0 and reference.n_images == 200
-    assert reference.accuracy_interval() == vu.wilson_interval(200, 200)
+    assert reference.accuracy_interval() == wilson_interval(200, 200)
     n = 40
     correct = [40, 39, 38, 36, 40, 30, 40, 40, 35, 40]  # digit d drawn right correct[d] times in 40
     verdicts = torch.tensor([[d] * c + [(d + 1) % 10] * (n - c) for d, c in enumerate(correct)])
@@ -241,10 +242,10 @@ def test_generation_quality_gives_each_digit_and_the_pooled_mean_a_wilson_interv
     assert list(per_digit["accuracy"]) == pytest.approx([c / n for c in correct])
     assert list(per_digit["samples"]) == [n] * 10
     for (_, row), c in zip(per_digit.iterrows(), correct):
-        assert (row["accuracy_low"], row["accuracy_high"]) == pytest.approx(vu.wilson_interval(c, n))
+        assert (row["accuracy_low"], row["accuracy_high"]) == pytest.approx(wilson_interval(c, n))
     assert mean["digit"] == "mean" and mean["samples"] == 10 * n
     assert mean["accuracy"] == pytest.approx(sum(correct) / (10 * n))
-    assert (mean["accuracy_low"], mean["accuracy_high"]) == pytest.approx(vu.wilson_interval(sum(correct), 10 * n))
+    assert (mean["accuracy_low"], mean["accuracy_high"]) == pytest.approx(wilson_interval(sum(correct), 10 * n))
     # pooling 400 judgements is narrower than any single digit's 40, and than the average of their bounds
     width = mean["accuracy_high"] - mean["accuracy_low"]
     assert width < (per_digit["accuracy_high"] - per_digit["accuracy_low"]).min()
@@ -253,8 +254,8 @@ def test_generation_quality_gives_each_digit_and_the_pooled_mean_a_wilson_interv
 
     summary = vu.summarise_quality(quality)
     assert summary["worst_digit"] == 5 and summary["min_accuracy"] == 30 / 40
-    assert (summary["min_accuracy_low"], summary["min_accuracy_high"]) == pytest.approx(vu.wilson_interval(30, 40))
-    assert (summary["accuracy_low"], summary["accuracy_high"]) == pytest.approx(vu.wilson_interval(sum(correct), 400))
+    assert (summary["min_accuracy_low"], summary["min_accuracy_high"]) == pytest.approx(wilson_interval(30, 40))
+    assert (summary["accuracy_low"], summary["accuracy_high"]) == pytest.approx(wilson_interval(sum(correct), 400))
 
 
 def _spread(accuracies, worst):
@@ -264,7 +265,7 @@ def _spread(accuracies, worst):
 
 
 def test_spread_summary_gives_each_metric_its_mean_and_sample_standard_deviation():
-    summary = vu.spread_summary(_spread([0.99, 0.98, 0.97], [0.97, 0.95, 0.96]))
+    summary = vu.selection.spread_summary(_spread([0.99, 0.98, 0.97], [0.97, 0.95, 0.96]))
     assert list(summary.index) == ["accuracy", "min_accuracy", "precision", "recall", "density", "coverage",
                                    "frechet"]
     assert summary.loc["accuracy", "mean"] == pytest.approx(0.98)
@@ -289,10 +290,10 @@ def test_seed_spread_redraws_the_chosen_sampler_once_per_seed_and_feeds_latent_m
         digit_blobs, small_train_images):
     torch.set_num_threads(1)
     latents, labels = digit_blobs
-    sampler = vu.fit_cluster_sampler(latents, labels, vu.fit_clusters(latents, labels, k=10, seed=0))
+    sampler = vu.fit_cluster_sampler(latents, labels, vu.latent.fit_clusters(latents, labels, k=10, seed=0))
     torch.manual_seed(0)
-    judge, model = vu.DigitClassifier().eval(), vu.VAE()
-    reference = vu.real_features(judge, small_train_images)
+    judge, model = vu.judge.DigitClassifier().eval(), vu.VAE()
+    reference = vu.judge.real_features(judge, small_train_images)
     spread = vu.seed_spread(model, judge, sampler, 0.8, n_per_digit=7, seeds=[3, 4, 3], reference=reference)
     assert list(spread["seed"]) == [3, 4, 3]
     assert {"accuracy", "accuracy_low", "accuracy_high", "min_accuracy", "min_accuracy_low", "min_accuracy_high",
@@ -301,7 +302,7 @@ def test_seed_spread_redraws_the_chosen_sampler_once_per_seed_and_feeds_latent_m
     assert spread.loc[0, "frechet"] != spread.loc[1, "frechet"], "another seed draws other digits"
     assert (spread["accuracy_low"] <= spread["accuracy"]).all()
     assert (spread["accuracy"] <= spread["accuracy_high"]).all()
-    assert vu.spread_summary(spread).loc["frechet", "sd"] > 0
+    assert vu.selection.spread_summary(spread).loc["frechet", "sd"] > 0
 
     quality = vu.generation_quality(judge, vu.generate_digits(model, sampler, 7, 3, 0.8), reference)
     chosen = pd.Series({"sampler": sampler.name, "temperature": 0.8, "meets_rule": False})
@@ -335,8 +336,8 @@ def _latent_arguments(quality, chosen):
 def test_class_agnostic_frechet_pools_the_digits(small_train_images):
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    judge = vu.DigitClassifier().eval()
-    reference = vu.real_features(judge, small_train_images)
+    judge = vu.judge.DigitClassifier().eval()
+    reference = vu.judge.real_features(judge, small_train_images)
     shuffled = small_train_images.images[torch.randperm(640, generator=torch.Generator().manual_seed(0))]
     rows = shuffled[:600].reshape(10, 60, 1, 28, 28)  # real digits, but row d is not digit d
     pooled = vu.class_agnostic_frechet(judge, rows, reference)

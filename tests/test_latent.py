@@ -15,30 +15,30 @@ import vae_utils as vu
 def test_clusters_are_named_after_their_majority_digit():
     cluster_ids = np.array([0, 0, 0, 1, 1, 2, 2, 2, 2])
     labels = np.array([3, 3, 5, 7, 7, 1, 1, 1, 9])
-    assert vu.label_clusters(cluster_ids, labels, n_clusters=4).tolist() == [3, 7, 1, -1]
+    assert vu.latent.label_clusters(cluster_ids, labels, n_clusters=4).tolist() == [3, 7, 1, -1]
 
 
 def test_hungarian_accuracy_ignores_how_clusters_are_numbered():
     labels = np.repeat(np.arange(10), 5)
     permuted_ids = (labels * 3 + 1) % 10  # a bijection of digit -> cluster id
-    assert vu.hungarian_accuracy(permuted_ids, labels) == 1.0
+    assert vu.latent.hungarian_accuracy(permuted_ids, labels) == 1.0
     # one image moved to another digit's cluster costs exactly one image
     permuted_ids[0] = permuted_ids[-1]
-    assert vu.hungarian_accuracy(permuted_ids, labels) == pytest.approx(49 / 50)
+    assert vu.latent.hungarian_accuracy(permuted_ids, labels) == pytest.approx(49 / 50)
 
 
 def test_hungarian_accuracy_cannot_name_two_clusters_after_one_digit():
     labels = np.array([0, 0, 0, 0, 1, 1])
     ids = np.array([0, 0, 1, 1, 1, 1])  # digit 0 split over two clusters, digit 1 merged into one
-    majority = vu.label_clusters(ids, labels, 2)
-    metrics = vu.clustering_metrics(ids, majority, labels, n_clusters=2)
+    majority = vu.latent.label_clusters(ids, labels, 2)
+    metrics = vu.latent.clustering_metrics(ids, majority, labels, n_clusters=2)
     assert metrics["accuracy_majority"] == pytest.approx(4 / 6)
-    assert vu.hungarian_accuracy(ids, labels) == pytest.approx(4 / 6)
+    assert vu.latent.hungarian_accuracy(ids, labels) == pytest.approx(4 / 6)
 
 
 def test_kmeans_on_separated_blobs_recovers_the_digits(digit_blobs):
     latents, labels = digit_blobs
-    fit = vu.fit_clusters(latents, labels, k=10, seed=0)
+    fit = vu.latent.fit_clusters(latents, labels, k=10, seed=0)
     assert sorted(fit.cluster_to_digit.tolist()) == list(range(10))
     metrics = vu.evaluate_clusters(fit, latents, labels)
     assert metrics["accuracy_hungarian"] == 1.0 and metrics["accuracy_majority"] == 1.0
@@ -47,7 +47,7 @@ def test_kmeans_on_separated_blobs_recovers_the_digits(digit_blobs):
 
 def test_sampler_draws_near_the_clusters_of_the_requested_digit(digit_blobs):
     latents, labels = digit_blobs
-    fit = vu.fit_clusters(latents, labels, k=10, seed=0)
+    fit = vu.latent.fit_clusters(latents, labels, k=10, seed=0)
     sampler = vu.fit_cluster_sampler(latents, labels, fit)
     z = sampler.sample(4, 200, torch.Generator().manual_seed(0)).numpy()
     nearest = np.linalg.norm(z[:, None, :] - latents[None, labels == 4, :], axis=-1).min(axis=1)
@@ -57,7 +57,7 @@ def test_sampler_draws_near_the_clusters_of_the_requested_digit(digit_blobs):
 
 def test_sampler_refuses_a_digit_without_clusters(digit_blobs):
     latents, labels = digit_blobs
-    fit = vu.fit_clusters(latents, labels, k=10, seed=0)
+    fit = vu.latent.fit_clusters(latents, labels, k=10, seed=0)
     fit.cluster_to_digit[fit.cluster_to_digit == 9] = 8  # nothing is named 9 any more
     sampler = vu.fit_cluster_sampler(latents, labels, fit)
     assert sampler.missing_digits() == [9]
@@ -67,7 +67,7 @@ def test_sampler_refuses_a_digit_without_clusters(digit_blobs):
 
 def test_generate_digits_shape_range_and_determinism(tmp_path, digit_blobs):
     latents, labels = digit_blobs
-    fit = vu.fit_clusters(latents, labels, k=10, seed=0)
+    fit = vu.latent.fit_clusters(latents, labels, k=10, seed=0)
     sampler = vu.fit_cluster_sampler(latents, labels, fit)
     model = vu.VAE()
     a = vu.generate_digits(model, sampler, n_per_digit=5, seed=7)
@@ -91,9 +91,9 @@ def test_importance_weighted_estimate_is_at_least_as_tight_as_the_elbo(mnist_tes
     batch = mnist_test_split.images[:64]
     # average the one-sample ELBO over many noise seeds: the IW bound must lie below its expectation
     elbo = np.mean([vu.evaluate(model, batch, seed=s)["loss"] for s in range(20)])
-    iw = vu.importance_weighted_nll(model, batch, k=200, seed=0, progress=False)
+    iw = vu.latent.importance_weighted_nll(model, batch, k=200, seed=0, progress=False)
     assert iw <= elbo
-    single = vu.importance_weighted_nll(model, batch, k=1, seed=0, progress=False)
+    single = vu.latent.importance_weighted_nll(model, batch, k=1, seed=0, progress=False)
     assert single == pytest.approx(elbo, rel=0.01)  # K = 1 is the ELBO itself
 
 
@@ -101,23 +101,24 @@ def test_the_kept_estimate_is_read_back_only_for_the_same_weights_images_and_k(m
     torch.manual_seed(0)
     model = vu.VAE().eval()
     run = vu.RunFolder(tmp_path)
-    run.export(model, vu.TrainConfig(), vu.TrainingState(stop_reason=vu.Stop.EARLY.reason(patience=10)))
+    run.export(model, vu.TrainConfig(), vu.run.TrainingState(stop_reason=vu.run.Stop.EARLY.reason(patience=10)))
     images = mnist_test_split.images[:8]
     first, kept = vu.kept_importance_weighted_nll(run, model, images, k=3, progress=False)
-    assert not kept and first == vu.importance_weighted_nll(model, images, k=3, progress=False)
+    assert not kept and first == vu.latent.importance_weighted_nll(model, images, k=3, progress=False)
     assert vu.kept_importance_weighted_nll(run, model, images, k=3, progress=False) == (first, True)
     assert not vu.kept_importance_weighted_nll(run, model, images, k=4, progress=False)[1]  # another K
     assert not vu.kept_importance_weighted_nll(run, model, images[:6], k=4, progress=False)[1]  # other images
     torch.manual_seed(1)
     other = vu.VAE().eval()
-    run.export(other, vu.TrainConfig(), vu.TrainingState(stop_reason=vu.Stop.EARLY.reason(patience=10)))
+    run.export(other, vu.TrainConfig(), vu.run.TrainingState(stop_reason=vu.run.Stop.EARLY.reason(patience=10)))
     estimate, kept = vu.kept_importance_weighted_nll(run, other, images[:6], k=4, progress=False)
-    assert not kept and estimate == vu.importance_weighted_nll(other, images[:6], k=4, progress=False)  # new weights
+    # new weights, new estimate
+    assert not kept and estimate == vu.latent.importance_weighted_nll(other, images[:6], k=4, progress=False)
 
 
 def test_low_temperature_samples_close_to_the_cluster_centre_and_zero_is_refused(digit_blobs):
     latents, labels = digit_blobs
-    fit = vu.fit_clusters(latents, labels, k=10, seed=0)
+    fit = vu.latent.fit_clusters(latents, labels, k=10, seed=0)
     sampler = vu.fit_cluster_sampler(latents, labels, fit)
     z = sampler.sample(2, 5, torch.Generator().manual_seed(0), temperature=1e-3)
     assert torch.allclose(z, torch.from_numpy(latents[labels == 2].mean(0)).float().expand(5, -1), atol=1e-2)
@@ -148,7 +149,7 @@ def test_encodings_of_a_model_feed_the_latent_statistics(mnist_test_split):
 
 
 def test_likelihood_noise_script_prints_each_estimate_per_seed_and_the_tighter_bound_is_lower():
-    script = vu.PROJECT_ROOT / "scripts" / "likelihood_noise.py"
+    script = vu.paths.PROJECT_ROOT / "scripts" / "likelihood_noise.py"
     printed = subprocess.run([sys.executable, str(script), "models", "--images", "64", "--elbo-seeds", "2",
                               "--iw-seeds", "2", "-k", "8"], capture_output=True, text=True, check=True).stdout
     elbo = re.search(r"negative ELBO, 2 noise seeds: ([\d.]+) ([\d.]+)  sd ([\d.]+)", printed)

@@ -51,7 +51,7 @@ def test_row_comparison_catches_a_changed_layer():
 
 
 def test_parameter_count_matches_course_report():
-    assert vu.count_parameters(vu.VAE()) == 1_234_143
+    assert vu.model.count_parameters(vu.VAE()) == 1_234_143
 
 
 def test_layer_table_agrees_with_torchsummary():
@@ -82,10 +82,10 @@ def test_reparameterize_is_deterministic_under_a_generator():
 @pytest.mark.parametrize(
     "fast, stock, shape",
     [
-        (vu.Conv2d(128, 256, 4, 2, 1), nn.Conv2d(128, 256, 4, 2, 1), (6, 128, 3, 3)),
-        (vu.ConvTranspose2d(256, 128, 3), nn.ConvTranspose2d(256, 128, 3), (6, 256, 1, 1)),
-        (vu.ConvTranspose2d(32, 1, 4, 2, 1), nn.ConvTranspose2d(32, 1, 4, 2, 1), (6, 32, 14, 14)),
-        (vu.ConvTranspose2d(8, 1, (3, 5), (1, 2), (0, 2)), nn.ConvTranspose2d(8, 1, (3, 5), (1, 2), (0, 2)),
+        (vu.model.Conv2d(128, 256, 4, 2, 1), nn.Conv2d(128, 256, 4, 2, 1), (6, 128, 3, 3)),
+        (vu.model.ConvTranspose2d(256, 128, 3), nn.ConvTranspose2d(256, 128, 3), (6, 256, 1, 1)),
+        (vu.model.ConvTranspose2d(32, 1, 4, 2, 1), nn.ConvTranspose2d(32, 1, 4, 2, 1), (6, 32, 14, 14)),
+        (vu.model.ConvTranspose2d(8, 1, (3, 5), (1, 2), (0, 2)), nn.ConvTranspose2d(8, 1, (3, 5), (1, 2), (0, 2)),
          (3, 8, 5, 6)),
     ],
     ids=["Conv2d-7", "ConvTranspose2d-14", "ConvTranspose2d-20", "one-channel-uneven"],
@@ -108,11 +108,11 @@ def test_fast_layers_equal_stock_layers_in_outputs_and_gradients(fast, stock, sh
 
 
 def test_fast_layers_fall_back_to_the_stock_path_on_other_shapes():
-    conv, deconv = vu.Conv2d(128, 256, 4, 2, 1), vu.ConvTranspose2d(256, 128, 3)
+    conv, deconv = vu.model.Conv2d(128, 256, 4, 2, 1), vu.model.ConvTranspose2d(256, 128, 3)
     big, wide = torch.randn(2, 128, 7, 7), torch.randn(2, 256, 2, 2)
     assert torch.equal(conv(big), nn.Conv2d.forward(conv, big))
     assert torch.equal(deconv(wide), nn.ConvTranspose2d.forward(deconv, wide))
-    spaced, small = vu.ConvTranspose2d(32, 1, 4, 2, 1, dilation=2), torch.randn(2, 32, 5, 5)
+    spaced, small = vu.model.ConvTranspose2d(32, 1, 4, 2, 1, dilation=2), torch.randn(2, 32, 5, 5)
     assert torch.equal(spaced(small), nn.ConvTranspose2d.forward(spaced, small))  # one channel, dilated: stock
 
 
@@ -122,7 +122,7 @@ def test_vae_equals_the_same_network_built_from_stock_layers():
     stock = vu.VAE()
     stock.load_state_dict(model.state_dict())
     for layer in [*stock.encoder, *stock.decoder]:
-        if type(layer) in (vu.Conv2d, vu.ConvTranspose2d):
+        if type(layer) in (vu.model.Conv2d, vu.model.ConvTranspose2d):
             layer.__class__ = type(layer).__bases__[0]
     x = torch.rand(8, 1, 28, 28)
     with torch.no_grad():

@@ -16,6 +16,7 @@ from PIL import Image
 
 import vae_utils as vu
 import vae_utils.printsize as printsize
+from report_tools import figure_checks
 from vae_utils.run import HISTORY_COLUMNS
 
 RNG_SEED = 0
@@ -28,7 +29,7 @@ def _images(*shape: int) -> torch.Tensor:
 
 def _mnist(n_per_digit: int = 6) -> vu.MNISTTensors:
     """A fake MNIST split with every digit present."""
-    labels = torch.arange(vu.N_DIGITS).repeat_interleave(n_per_digit)
+    labels = torch.arange(vu.data.N_DIGITS).repeat_interleave(n_per_digit)
     return vu.MNISTTensors(_images(len(labels)), labels)
 
 
@@ -57,8 +58,8 @@ def _original_log(epochs: int = 1250) -> pd.DataFrame:
 
 def _quality(accuracy: float, intervals: bool) -> pd.DataFrame:
     """A ``generation_quality`` table: ten digit rows and a mean row, with or without Wilson intervals."""
-    rows = pd.DataFrame({"digit": [str(d) for d in range(vu.N_DIGITS)],
-                         "accuracy": np.linspace(accuracy - 0.02, accuracy, vu.N_DIGITS)})
+    rows = pd.DataFrame({"digit": [str(d) for d in range(vu.data.N_DIGITS)],
+                         "accuracy": np.linspace(accuracy - 0.02, accuracy, vu.data.N_DIGITS)})
     if intervals:
         rows["accuracy_low"], rows["accuracy_high"] = rows["accuracy"] - 0.015, np.minimum(rows["accuracy"] + 0.01, 1)
     mean = pd.DataFrame([{"digit": "mean", **rows.drop(columns="digit").mean().to_dict()}])
@@ -86,9 +87,9 @@ def _comparison() -> pd.DataFrame:
 
 def _verdicts(n: int = 12, wrong_rows: tuple[int, ...] = (4, 7, 9)) -> np.ndarray:
     """Judge verdicts [10, n]: every row correct except a few samples in ``wrong_rows``."""
-    verdicts = np.repeat(np.arange(vu.N_DIGITS)[:, None], n, axis=1)
+    verdicts = np.repeat(np.arange(vu.data.N_DIGITS)[:, None], n, axis=1)
     for row in wrong_rows:
-        verdicts[row, : n // 2] = (row + 1) % vu.N_DIGITS
+        verdicts[row, : n // 2] = (row + 1) % vu.data.N_DIGITS
     return verdicts
 
 
@@ -160,8 +161,8 @@ FIGURES: dict[str, Callable[[], Figure]] = {
                      index=np.arange(1, 232)),
         _original_log(), "4 runs of the main protocol and the course report's log"),
     "plot_nearest_copies": lambda: vu.plot_nearest_copies(
-        {"ex-post sampler": vu.ClosestPairs(_images(1, 10)[0], _images(1, 10)[0], np.linspace(1, 2, 10)),
-         "conditional VAE": vu.ClosestPairs(_images(1, 10)[0], _images(1, 10)[0], np.linspace(1, 2, 10))},
+        {"ex-post sampler": vu.copying.ClosestPairs(_images(1, 10)[0], _images(1, 10)[0], np.linspace(1, 2, 10)),
+         "conditional VAE": vu.copying.ClosestPairs(_images(1, 10)[0], _images(1, 10)[0], np.linspace(1, 2, 10))},
         "Generated digits nearest to a training image, above that image"),
 }
 
@@ -181,14 +182,14 @@ def test_every_public_plot_function_is_checked_for_print_size():
 
 @pytest.mark.parametrize("figure", list(FIGURES), indirect=True)
 def test_figure_prints_within_text_width_with_legible_text(figure):
-    assert vu.print_size_problems(figure) == []
+    assert figure_checks.print_size_problems(figure) == []
 
 
 def test_print_size_problems_flags_small_text_and_oversized_figure():
     fig, ax = plt.subplots(figsize=(8, 10))
     ax.set_title("tiny title", fontsize=6)
     ax.plot([0, 1], [0, 1])
-    problems = vu.print_size_problems(fig)
+    problems = figure_checks.print_size_problems(fig)
     plt.close(fig)
     assert any("wide" in problem for problem in problems)
     assert any("tall" in problem for problem in problems)
@@ -199,7 +200,7 @@ def test_print_size_problems_ignores_text_that_is_not_drawn():
     fig, ax = plt.subplots(figsize=(4, 3))
     ax.text(0.5, 0.5, "hidden", fontsize=4, visible=False)
     ax.text(0.5, 0.5, "", fontsize=4)
-    problems = vu.print_size_problems(fig)
+    problems = figure_checks.print_size_problems(fig)
     plt.close(fig)
     assert problems == []
 

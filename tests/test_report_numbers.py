@@ -10,13 +10,14 @@ import pymupdf
 import pytest
 
 import vae_utils as vu
+from report_tools import paper
 
 RUN = vu.RunFolder("models")
 PROTOCOL = vu.RunFolder("runs/course_protocol")
 SEEDS = [vu.RunFolder(f"runs/seed{seed}") for seed in (1, 2, 3)]
 CVAE = vu.RunFolder("runs/cvae")
-PDF = vu.PROJECT_ROOT / "report" / "report.pdf"
-README = vu.PROJECT_ROOT / "README.md"
+PDF = vu.paths.PROJECT_ROOT / "report" / "report.pdf"
+README = vu.paths.PROJECT_ROOT / "README.md"
 
 
 def _flat(text: str) -> str:
@@ -34,10 +35,10 @@ def abstract_numbers() -> dict[str, str]:
     results = RUN.read_latent_metrics()
     chosen, prior = results["chosen"], results["prior_reported"]
     return {
-        "judged accuracy of the chosen sampler": vu.percent_text(chosen["accuracy"]),
-        "its worst digit's accuracy": vu.percent_text(chosen["min_accuracy"]),
+        "judged accuracy of the chosen sampler": vu.formatting.percent(chosen["accuracy"]),
+        "its worst digit's accuracy": vu.formatting.percent(chosen["min_accuracy"]),
         "its recall": f"{chosen['recall']:.2f}",
-        "the course report's procedure, judged": vu.percent_text(prior["accuracy"]),
+        "the course report's procedure, judged": vu.formatting.percent(prior["accuracy"]),
         "the course-protocol run's final training loss": f"{PROTOCOL.read_metrics()['best_epoch_train']['loss']:.2f}",
     }
 
@@ -47,20 +48,20 @@ def body_numbers() -> dict[str, str]:
     metrics, results = RUN.read_metrics(), RUN.read_latent_metrics()
     protocol, protocol_results = PROTOCOL.read_metrics(), PROTOCOL.read_latent_metrics()
     return {
-        "test negative ELBO": vu.nats(metrics["test"]["loss"]),
-        "importance-weighted -log p(x)": vu.nats(results["test_iw_nll"]),
+        "test negative ELBO": vu.formatting.nats(metrics["test"]["loss"]),
+        "importance-weighted -log p(x)": vu.formatting.nats(results["test_iw_nll"]),
         "best epoch": str(metrics["best_epoch"]),
-        "the course-protocol run's test negative ELBO": vu.nats(protocol["test"]["loss"]),
-        "its importance-weighted -log p(x)": vu.nats(protocol_results["test_iw_nll"]),
+        "the course-protocol run's test negative ELBO": vu.formatting.nats(protocol["test"]["loss"]),
+        "its importance-weighted -log p(x)": vu.formatting.nats(protocol_results["test_iw_nll"]),
     }
 
 
 def finished_seed_numbers() -> dict[str, str]:
     """Each finished run of the main protocol's test negative ELBO and, once analysed, its chosen setting's judged
     accuracy (the paper's two tables of runs state them)."""
-    numbers = {f"{run.shown}'s test negative ELBO": vu.nats(run.read_metrics()["test"]["loss"])
+    numbers = {f"{run.shown}'s test negative ELBO": vu.formatting.nats(run.read_metrics()["test"]["loss"])
                for run in SEEDS if run.finished}
-    numbers.update({f"{run.shown}'s chosen setting, judged": vu.percent_text(run.read_latent_metrics()["chosen"]
+    numbers.update({f"{run.shown}'s chosen setting, judged": vu.formatting.percent(run.read_latent_metrics()["chosen"]
                                                                                ["accuracy"])
                     for run in SEEDS if run.finished and run.has(vu.RunFolder.LATENT_METRICS)})
     return numbers
@@ -90,12 +91,12 @@ def test_paper_states_each_finished_seed_runs_test_elbo(pages):
 def test_paper_states_the_conditional_vaes_accuracy_once_it_is_scored(pages):
     if not (CVAE.finished and CVAE.has(CVAE.LATENT_METRICS)):
         pytest.skip("the conditional VAE has not finished training and scoring yet")
-    value = vu.percent_text(CVAE.read_latent_metrics()["chosen"]["accuracy"])
+    value = vu.formatting.percent(CVAE.read_latent_metrics()["chosen"]["accuracy"])
     assert value in " ".join(pages)
 
 
 def test_paper_states_the_run_to_run_spread_of_the_test_elbo(pages):
-    seeds = RUN.read_latent_metrics().get("seeds")
+    seeds = paper.main_results(RUN).get("seeds")
     if not seeds or len(seeds["runs"]) < 2:
         pytest.skip("fewer than two runs of the main protocol are analysed")
     row = seeds["summary"]["test -ELBO"]
@@ -106,7 +107,7 @@ def test_paper_states_the_run_to_run_spread_of_the_test_elbo(pages):
 def test_copying_sentence_gives_the_ex_post_samplers_own_reference_distances(pages):
     """Each model's copying test has reconstructions of its own; the sentence about the ex-post sampler must quote
     the distances of its test, not the conditional VAE's."""
-    rows = [row for row in RUN.read_latent_metrics().get("data_copying", [])
+    rows = [row for row in paper.main_results(RUN).get("data_copying", [])
             if row["generated"] == "ex-post sampler" and row["space"] == "pixels"]
     if not rows:
         pytest.skip("the data-copying test has not run")

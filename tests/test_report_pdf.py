@@ -12,7 +12,6 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
-import papermill
 import pymupdf
 import pytest
 
@@ -20,7 +19,7 @@ import vae_utils as vu
 
 
 def _load_check_report():
-    spec = importlib.util.spec_from_file_location("check_report", vu.PROJECT_ROOT / "scripts" / "check_report.py")
+    spec = importlib.util.spec_from_file_location("check_report", vu.paths.PROJECT_ROOT / "scripts" / "check_report.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules["check_report"] = module
     spec.loader.exec_module(module)
@@ -30,7 +29,6 @@ def _load_check_report():
 check_report = _load_check_report()
 pdf_problems, notebook_parameter_names = check_report.pdf_problems, check_report.notebook_parameter_names
 
-NOTEBOOKS = ["01_data_exploration", "02_model_summary", "03_train", "04_latent_space"]
 # The paper's numbered sections in order, then the references and the appendix.
 SECTIONS = [
     "Abstract", "1 Introduction", "2 Related work", "3 Method", "4 Results", "5 Limitations", "6 Conclusion",
@@ -38,24 +36,12 @@ SECTIONS = [
 ]
 
 
-def test_smoke_report_renders_with_layer_table_sections_and_figures(tmp_path, monkeypatch):
-    monkeypatch.setenv("CI", "true")  # smoke configuration in every notebook
-    run_dir, figures = tmp_path / "run", tmp_path / "figures"
-    executed = []
-    for name in NOTEBOOKS:
-        parameters = {"figures_dir": str(figures)} if name != "02_model_summary" else {}
-        if name in ("03_train", "04_latent_space"):
-            parameters["run_dir"] = str(run_dir)
-        output = tmp_path / f"{name}.ipynb"
-        papermill.execute_notebook(
-            str(vu.PROJECT_ROOT / "notebooks" / f"{name}.ipynb"), str(output), parameters=parameters,
-            cwd=str(vu.PROJECT_ROOT / "notebooks"), progress_bar=False,
-        )
-        executed.append(str(output))
-
+def test_smoke_report_renders_with_layer_table_sections_and_figures(tmp_path, smoke_pipeline):
+    executed = [str(path) for path in smoke_pipeline.executed.values()]
+    run_dir, figures = smoke_pipeline.run_dir, smoke_pipeline.figures_dir
     pdf = tmp_path / "report.pdf"
     subprocess.run(
-        [sys.executable, str(vu.PROJECT_ROOT / "scripts" / "build_report.py"), "--notebooks", *executed,
+        [sys.executable, str(vu.paths.PROJECT_ROOT / "scripts" / "build_report.py"), "--notebooks", *executed,
          "--main-run", str(run_dir), "--figures-dir", str(figures), "--output", str(pdf)],
         check=True, env={**os.environ},
     )
@@ -224,7 +210,7 @@ def test_command_line_prints_each_problem_and_exits_1_or_says_no_problems(tmp_pa
 
 
 def test_committed_report_reads_as_a_course_report():
-    problems = pdf_problems(vu.PROJECT_ROOT / "report" / "report.pdf", notebook_parameter_names())
+    problems = pdf_problems(vu.paths.PROJECT_ROOT / "report" / "report.pdf", notebook_parameter_names())
     assert not problems, "\n".join(problems)
 
 

@@ -12,13 +12,13 @@ import vae_utils as vu
 from vae_utils.run import HISTORY_COLUMNS
 
 
-def _protocol(last_epoch: int, test_losses: dict[int, float]) -> vu.ProtocolRun:
+def _protocol(last_epoch: int, test_losses: dict[int, float]) -> vu.curves.ProtocolRun:
     epochs = np.arange(1, last_epoch + 1)
     history = pd.DataFrame({column: np.nan for column in HISTORY_COLUMNS}, index=range(last_epoch))
     history["epoch"], history["train_loss"] = epochs, 90 + 100 / epochs
     for epoch, loss in test_losses.items():
         history.loc[history["epoch"] == epoch, "test_loss"] = loss
-    return vu.ProtocolRun(history, None, None)
+    return vu.curves.ProtocolRun(history, None, None)
 
 
 def _committed(name: str) -> dict:
@@ -40,7 +40,7 @@ def test_claims_table_names_the_stopping_rule_and_the_splits_each_run_had():
 
 
 def _finished_protocol(test_loss: float, iw_nll: float, accuracy: float,
-                       on_the_way: dict[int, float] | None = None) -> vu.ProtocolRun:
+                       on_the_way: dict[int, float] | None = None) -> vu.curves.ProtocolRun:
     """The course-protocol run after 1,250 epochs and notebook 04's analysis, its numbers made up around the main's."""
     metrics, results = _committed("metrics.json"), _committed("latent_metrics.json")
     config = {**metrics["config"], "val_size": 0, "stopping": "course_report"}
@@ -50,7 +50,7 @@ def _finished_protocol(test_loss: float, iw_nll: float, accuracy: float,
     chosen = {**results["chosen"], "accuracy": accuracy, "accuracy_low": accuracy - 0.003,
               "accuracy_high": accuracy + 0.003}
     history = _protocol(1250, {**(on_the_way or {1000: test_loss - 0.01}), 1250: test_loss}).history
-    return vu.ProtocolRun(history, protocol_metrics, {**results, "test_iw_nll": iw_nll, "chosen": chosen})
+    return vu.curves.ProtocolRun(history, protocol_metrics, {**results, "test_iw_nll": iw_nll, "chosen": chosen})
 
 
 def test_protocol_table_sets_both_runs_side_by_side_measure_by_measure():
@@ -74,7 +74,7 @@ def test_protocol_table_sets_both_runs_side_by_side_measure_by_measure():
 
 def test_missing_values_are_blank_in_text_columns_too():
     frame = pd.DataFrame({"quantity": ["chosen sampler", "T"], "seed 2": [np.nan, 0.9], "seed 3": ["mixture", None]})
-    rows = vu.format_table(frame).values.tolist()
+    rows = vu.tables.format_table(frame).values.tolist()
     assert rows == [["chosen sampler", "", "mixture"], ["T", "0.90", ""]]
     json.dumps(rows, allow_nan=False)  # the table's metadata must stay valid JSON in the notebook
 

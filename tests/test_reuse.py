@@ -5,13 +5,14 @@ import shutil
 import pytest
 
 import vae_utils as vu
+from report_tools import reuse
 
-NOTEBOOK = vu.PROJECT_ROOT / "notebooks" / "04_latent_space.ipynb"
+NOTEBOOK = vu.paths.PROJECT_ROOT / "notebooks" / "04_latent_space.ipynb"
 
 
-def _finish(folder, stop_reason=vu.Stop.EARLY.reason(patience=10)):
+def _finish(folder, stop_reason=vu.run.Stop.EARLY.reason(patience=10)):
     """Give ``folder`` the weights file of a run that stopped for ``stop_reason`` (an untrained model will do)."""
-    vu.RunFolder(folder).export(vu.VAE(), vu.TrainConfig(), vu.TrainingState(stop_reason=stop_reason))
+    vu.RunFolder(folder).export(vu.VAE(), vu.TrainConfig(), vu.run.TrainingState(stop_reason=stop_reason))
 
 
 @pytest.fixture()
@@ -27,7 +28,7 @@ def run_dir(tmp_path):
 
 
 def _key(run_dir, **parameters):
-    return vu.execution_key(NOTEBOOK, {"run_dir": str(run_dir), "n_judged": 500, **parameters})
+    return reuse.execution_key(NOTEBOOK, {"run_dir": str(run_dir), "n_judged": 500, **parameters})
 
 
 def test_key_is_stable_while_nothing_changes(run_dir):
@@ -36,7 +37,7 @@ def test_key_is_stable_while_nothing_changes(run_dir):
 
 def test_new_weights_change_the_key(run_dir):
     before = _key(run_dir)
-    _finish(run_dir, vu.Stop.EPOCH_LIMIT.reason(epochs=5))  # other bytes in the weights file
+    _finish(run_dir, vu.run.Stop.EPOCH_LIMIT.reason(epochs=5))  # other bytes in the weights file
     assert _key(run_dir) != before
 
 
@@ -65,7 +66,7 @@ def test_a_run_still_training_enters_the_key_only_when_it_finishes(run_dir, tmp_
     before = _key(run_dir, cvae_run_dir=str(other))
     (other / vu.RunFolder.HISTORY).write_text("epoch 2")  # an epoch of training in the background
     assert _key(run_dir, cvae_run_dir=str(other)) == before
-    _finish(other, vu.Stop.TIME_BUDGET.reason(minutes=5))  # paused by its budget: still not finished
+    _finish(other, vu.run.Stop.TIME_BUDGET.reason(minutes=5))  # paused by its budget: still not finished
     assert _key(run_dir, cvae_run_dir=str(other)) == before
     (other / vu.RunFolder.METRICS).write_text("{}")  # finished: weights of an early stop and its metrics
     _finish(other)
@@ -75,8 +76,8 @@ def test_a_run_still_training_enters_the_key_only_when_it_finishes(run_dir, tmp_
 def test_changed_code_changes_the_key(run_dir, monkeypatch, tmp_path):
     before = _key(run_dir)
     package = tmp_path / "package"
-    shutil.copytree(vu.reuse.PACKAGE_DIR, package, ignore=shutil.ignore_patterns("__pycache__"))
-    monkeypatch.setattr(vu.reuse, "PACKAGE_DIR", package)
+    shutil.copytree(reuse.PACKAGE_DIR, package, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(reuse, "PACKAGE_DIR", package)
     assert _key(run_dir) == before
     (package / "latent.py").write_text((package / "latent.py").read_text() + "\n# changed\n")
     assert _key(run_dir) != before
@@ -86,15 +87,15 @@ def test_reuse_needs_the_same_key_and_intact_outputs(run_dir):
     folder = vu.RunFolder(run_dir)
     outputs = folder.files_written_by(["04_latent_space"])
     key = _key(run_dir)
-    folder.write_execution("04_latent_space", vu.execution_record(key, outputs))
+    folder.write_execution("04_latent_space", reuse.execution_record(key, outputs))
     record = folder.read_execution("04_latent_space")
-    assert vu.reuse_verdict(record, key, []) is None
-    assert "changed" in vu.reuse_verdict(record, _key(run_dir, n_judged=400), [])
+    assert reuse.reuse_verdict(record, key, []) is None
+    assert "changed" in reuse.reuse_verdict(record, _key(run_dir, n_judged=400), [])
     (run_dir / vu.RunFolder.GENERATED).write_bytes(b"edited by hand")
-    assert "changed since" in vu.reuse_verdict(record, key, [])
+    assert "changed since" in reuse.reuse_verdict(record, key, [])
     (run_dir / vu.RunFolder.GENERATED).unlink()
-    assert "is missing" in vu.reuse_verdict(record, key, [])
-    assert vu.reuse_verdict(None, key, []) == "no complete execution recorded"
+    assert "is missing" in reuse.reuse_verdict(record, key, [])
+    assert reuse.reuse_verdict(None, key, []) == "no complete execution recorded"
 
 
 def test_of_the_judges_folder_only_the_judges_enter_the_key(run_dir, tmp_path):
@@ -109,8 +110,8 @@ def test_of_the_judges_folder_only_the_judges_enter_the_key(run_dir, tmp_path):
 
 def test_the_papers_values_module_does_not_enter_the_key(run_dir, monkeypatch, tmp_path):
     package = tmp_path / "package"
-    shutil.copytree(vu.reuse.PACKAGE_DIR, package, ignore=shutil.ignore_patterns("__pycache__"))
-    monkeypatch.setattr(vu.reuse, "PACKAGE_DIR", package)
+    shutil.copytree(reuse.PACKAGE_DIR, package, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(reuse, "PACKAGE_DIR", package)
     before = _key(run_dir)
     (package / "paper.py").write_text((package / "paper.py").read_text() + "\n# reworded\n")
     assert _key(run_dir) == before
@@ -118,6 +119,6 @@ def test_the_papers_values_module_does_not_enter_the_key(run_dir, monkeypatch, t
 
 def test_a_run_folder_named_by_the_notebooks_default_enters_the_key(tmp_path, monkeypatch):
     monkeypatch.delenv("CI", raising=False)  # the full configuration: notebook 04 compares runs/course_protocol
-    assert vu.notebook_defaults(NOTEBOOK)["comparison_run_dir"] == "runs/course_protocol"
-    files = vu.reuse._input_files("04_latent_space", {**vu.notebook_defaults(NOTEBOOK), "run_dir": str(tmp_path)})
+    assert reuse.notebook_defaults(NOTEBOOK)["comparison_run_dir"] == "runs/course_protocol"
+    files = reuse._input_files("04_latent_space", {**reuse.notebook_defaults(NOTEBOOK), "run_dir": str(tmp_path)})
     assert vu.RunFolder("runs/course_protocol").file(vu.RunFolder.METRICS) in files

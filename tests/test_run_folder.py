@@ -11,7 +11,7 @@ import torch
 
 import vae_utils as vu
 
-PACKAGE = vu.PROJECT_ROOT / "vae_utils"
+PACKAGE = vu.paths.PROJECT_ROOT / "vae_utils"
 RUN_FOLDER_FILES = ("last.pt", "best.pt", "vae_mnist.pt", "history.csv", "metrics.json", "judge_cnn.pt",
                     "samplers.pt", "latent_metrics.json", "generated_digits.npz")
 
@@ -47,7 +47,7 @@ def test_empty_folder_trains_and_finished_run_is_reused_with_one_line(tmp_path, 
     config, first = _finished_run(tmp_path, splits)
     capsys.readouterr()
     plan = vu.RunFolder(tmp_path).plan(config)
-    assert plan is vu.Plan.REUSE
+    assert plan is vu.run.Plan.REUSE
     again = vu.train_or_reuse(config, *splits, tmp_path, plan, progress=False)
     lines = [line for line in capsys.readouterr().out.splitlines() if line]
     assert len(lines) == 1 and "Reusing the finished run" in lines[0]  # the plan says it once
@@ -60,7 +60,7 @@ def test_a_reuse_writes_nothing_into_the_run_folder(tmp_path, splits):
     time.sleep(0.05)  # a rewrite would get a later modification time
     run = vu.RunFolder(tmp_path)
     plan = run.plan(config)
-    assert plan is vu.Plan.REUSE
+    assert plan is vu.run.Plan.REUSE
     reused = vu.train_or_reuse(config, *splits, tmp_path, plan, progress=False)
     # notebook 03 re-evaluates the test set; another CPU differs in the last digits
     stored = run.read_metrics()["test"]["loss"]
@@ -92,7 +92,7 @@ def test_raised_epoch_limit_continues_the_run(tmp_path, splits):
     _finished_run(tmp_path, splits, epochs=1)
     config = vu.TrainConfig(epochs=3, val_size=128)
     plan = vu.RunFolder(tmp_path).plan(config)
-    assert plan is vu.Plan.CONTINUE
+    assert plan is vu.run.Plan.CONTINUE
     assert len(vu.train_or_reuse(config, *splits, tmp_path, plan, progress=False).history) == 3
 
 
@@ -103,7 +103,7 @@ def test_other_parameters_are_refused_naming_each_and_both_ways_out(tmp_path, sp
         vu.RunFolder(tmp_path).plan(config)
     message = str(error.value)
     assert "lr:" in message and "batch_size:" in message and "run_dir" in message and "retrain=True" in message
-    assert vu.RunFolder(tmp_path).plan(config, retrain=True) is vu.Plan.TRAIN
+    assert vu.RunFolder(tmp_path).plan(config, retrain=True) is vu.run.Plan.TRAIN
 
 
 def test_truncated_and_foreign_checkpoints_are_refused(tmp_path, splits):
@@ -112,16 +112,16 @@ def test_truncated_and_foreign_checkpoints_are_refused(tmp_path, splits):
     weights = run.file(vu.RunFolder.WEIGHTS)
     intact = weights.read_bytes()
     torch.save({"x": 1}, weights)
-    with pytest.raises(vu.CheckpointError, match="not a checkpoint of this project"):
+    with pytest.raises(vu.run.CheckpointError, match="not a checkpoint of this project"):
         run.load_model()
     weights.write_bytes(intact)
     payload = torch.load(weights, weights_only=True)
     payload["model"]["decoder.3.weight"] = torch.zeros(256, 128, 4, 4)  # another network, same keys
     torch.save(payload, weights)
-    with pytest.raises(vu.CheckpointError, match="another network"):
+    with pytest.raises(vu.run.CheckpointError, match="another network"):
         run.load_model()
     weights.write_bytes(intact[:5000])
-    with pytest.raises(vu.CheckpointError, match="truncated"):
+    with pytest.raises(vu.run.CheckpointError, match="truncated"):
         run.load_trained()
 
 
@@ -133,7 +133,7 @@ def test_metrics_file_missing_unreadable_or_from_another_run_is_refused(tmp_path
     metrics = json.loads(metrics_path.read_text())
     metrics["epochs_run"] = 99
     metrics_path.write_text(json.dumps(metrics))
-    with pytest.raises(vu.CheckpointError, match="describes another run"):
+    with pytest.raises(vu.run.CheckpointError, match="describes another run"):
         run.load_trained()
     metrics_path.write_bytes(b"\x00garbage{")
     with pytest.raises(ValueError, match="metrics.json"):
@@ -148,10 +148,10 @@ def test_history_file_unreadable_or_from_another_run_is_refused(tmp_path, splits
     history = vu.RunFolder(tmp_path).file(vu.RunFolder.HISTORY)
     rows = history.read_text().splitlines()
     history.write_text("\n".join(rows[:-1]) + "\n")  # one epoch short
-    with pytest.raises(vu.CheckpointError, match="history.csv"):
+    with pytest.raises(vu.run.CheckpointError, match="history.csv"):
         vu.train_or_reuse(config, *splits, tmp_path, vu.RunFolder(tmp_path).plan(config), progress=False)
     history.write_bytes(b"\xff\xfe\x00")
-    with pytest.raises(vu.CheckpointError, match="history.csv"):
+    with pytest.raises(vu.run.CheckpointError, match="history.csv"):
         vu.train_or_reuse(config, *splits, tmp_path, vu.RunFolder(tmp_path).plan(config), progress=False)
 
 
@@ -173,12 +173,12 @@ def test_judge_and_latent_metrics_round_trip_and_a_foreign_judge_is_refused(tmp_
     run = vu.RunFolder(tmp_path)
     assert not run.has_judge()
     torch.manual_seed(0)
-    judge = vu.DigitClassifier()
+    judge = vu.judge.DigitClassifier()
     run.save_judge(judge, test_accuracy=0.99, epochs=3, seed=0)
-    loaded = vu.DigitClassifier()
+    loaded = vu.judge.DigitClassifier()
     assert run.has_judge() and run.load_judge(loaded) == {"test_accuracy": 0.99, "epochs": 3, "seed": 0}
     assert all(torch.equal(a, b) for a, b in zip(judge.state_dict().values(), loaded.state_dict().values()))
-    with pytest.raises(vu.CheckpointError, match="does not fit"):
+    with pytest.raises(vu.run.CheckpointError, match="does not fit"):
         run.load_judge(torch.nn.Linear(2, 2))
     with pytest.raises(FileNotFoundError, match="04_latent_space"):
         run.read_latent_metrics()
@@ -213,14 +213,14 @@ def test_every_run_folder_file_name_is_defined_in_run_py_alone():
 
 
 def test_only_the_main_run_writes_into_figures_and_other_runs_write_aside(tmp_path):
-    aside = vu.project_path("build/figures_dir_test_run/figures")
+    aside = vu.paths.project_path("build/figures_dir_test_run/figures")
     try:
-        assert vu.figures_dir(None, False, vu.MAIN_RUN_DIR) == vu.project_path("figures")
-        assert vu.figures_dir(None, False, vu.project_path("models")) == vu.project_path("figures")
-        assert vu.figures_dir(None, False) == vu.project_path("figures")
+        assert vu.figures_dir(None, False, vu.MAIN_RUN_DIR) == vu.paths.project_path("figures")
+        assert vu.figures_dir(None, False, vu.paths.project_path("models")) == vu.paths.project_path("figures")
+        assert vu.figures_dir(None, False) == vu.paths.project_path("figures")
         assert vu.figures_dir(None, False, "runs/figures_dir_test_run") == aside
         assert aside.is_dir()
-        assert vu.figures_dir(None, True, "runs/figures_dir_test_run") == vu.project_path("build/smoke/figures")
+        assert vu.figures_dir(None, True, "runs/figures_dir_test_run") == vu.paths.project_path("build/smoke/figures")
         assert vu.figures_dir(tmp_path / "mine", False, "runs/figures_dir_test_run") == tmp_path / "mine"
     finally:
         if aside.is_dir():

@@ -1,4 +1,6 @@
-"""`make report` runs the notebooks through scripts/run_notebooks.py: a kill at any moment leaves report/ untouched."""
+"""`make report` runs the notebooks through scripts/run_notebooks.py: a kill at any moment leaves report/ untouched,
+and an unchanged notebook is reused. The runner is exercised on a notebook of its own that takes a few seconds (the
+project's notebooks run once per session, in the smoke pipeline)."""
 
 import os
 import signal
@@ -7,19 +9,34 @@ import sys
 import time
 
 import nbformat
+from nbformat.v4 import new_code_cell, new_notebook
 
 import vae_utils as vu
 
-RUNNER = vu.PROJECT_ROOT / "scripts" / "run_notebooks.py"
+RUNNER = vu.paths.PROJECT_ROOT / "scripts" / "run_notebooks.py"
+NAME = "01_data_exploration"  # the runner's record names the notebook; this one stands in for it
+
+
+def _notebooks(folder):
+    """A folder with one small notebook: a parameters cell, then a cell that sleeps long enough to be killed in."""
+    if (folder / f"{NAME}.ipynb").is_file():  # written once: a rewrite would give its cells new ids, a new key
+        return folder
+    folder.mkdir(exist_ok=True)
+    parameters = new_code_cell("seed = 0\nrun_dir = 'run'", metadata={"tags": ["parameters"]})
+    work = new_code_cell("import time\ntime.sleep(2)\nprint('seed', seed)")
+    nbformat.write(new_notebook(cells=[parameters, work], metadata={"kernelspec": {
+        "name": "python3", "display_name": "Python 3", "language": "python"}}), folder / f"{NAME}.ipynb")
+    return folder
 
 
 def _runner(output_dir, work_dir, figures_dir, *extra):
-    """The runner on the quickest notebook, in smoke mode, in its own process group (so a kill takes the kernel too).
+    """The runner on the small notebook, in its own process group (so a kill takes the kernel too).
 
     Its reuse record goes to a run folder beside the output (``-p run_dir``), never to the committed models/.
     """
-    command = [sys.executable, str(RUNNER), "--notebooks", "01_data_exploration", "--output-dir", str(output_dir),
-               "--work-dir", str(work_dir), "-p", "figures_dir", str(figures_dir),
+    notebooks = _notebooks(output_dir.parent / "notebooks")
+    command = [sys.executable, str(RUNNER), "--notebooks", NAME, "--notebooks-dir", str(notebooks),
+               "--output-dir", str(output_dir), "--work-dir", str(work_dir),
                "-p", "run_dir", str(output_dir.parent / "run"), *extra]
     return subprocess.Popen(command, env={**os.environ, "CI": "true"}, start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -50,7 +67,7 @@ def test_killed_runner_leaves_no_partial_notebook_in_report_and_a_rerun_complete
     assert not (work / "01_data_exploration.ipynb").exists(), "the finished notebook is moved, not copied"
     # committed notebooks name no folder of the machine that ran them
     record = nbformat.read(report / "01_data_exploration.ipynb", as_version=4).metadata["papermill"]
-    assert record["input_path"] == "notebooks/01_data_exploration.ipynb"
+    assert record["input_path"] == f"{NAME}.ipynb"  # the notebooks lie outside the project here
     assert record["output_path"] == "01_data_exploration.ipynb"  # report/ here lies outside the project
 
 

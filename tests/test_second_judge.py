@@ -9,21 +9,21 @@ import vae_utils as vu
 
 
 def test_mlp_judge_is_another_family_with_the_stated_size():
-    judge = vu.MLPJudge()
-    assert vu.count_parameters(judge) == 535_818
+    judge = vu.second_judge.MLPJudge()
+    assert vu.model.count_parameters(judge) == 535_818
     assert not any(isinstance(layer, torch.nn.Conv2d) for layer in judge.modules())
     assert judge(torch.rand(3, 1, 28, 28)).shape == (3, 10)
 
 
 def test_augmentation_moves_every_image_differently_and_keeps_the_shape():
     images = vu.load_mnist(train=False, limit=8).images
-    moved = vu.random_affine(images, torch.Generator().manual_seed(0))
+    moved = vu.second_judge.random_affine(images, torch.Generator().manual_seed(0))
     assert moved.shape == images.shape and 0 <= float(moved.min()) and float(moved.max()) <= 1 + 1e-6
-    same = vu.random_affine(images, torch.Generator().manual_seed(0))
+    same = vu.second_judge.random_affine(images, torch.Generator().manual_seed(0))
     assert torch.equal(moved, same), "the augmentation is fixed by its generator"
     changes = (moved - images).flatten(1).abs().sum(1)
     assert (changes > 1.0).all()
-    identity = vu.random_affine(images[:1].repeat(2, 1, 1, 1), torch.Generator().manual_seed(1))
+    identity = vu.second_judge.random_affine(images[:1].repeat(2, 1, 1, 1), torch.Generator().manual_seed(1))
     assert not torch.allclose(identity[0], identity[1]), "each image draws its own transformation"
 
 
@@ -55,10 +55,10 @@ def test_second_judges_columns_never_change_the_rules_choice():
 def test_second_judge_adds_columns_and_leaves_the_first_judges_numbers_alone(digit_blobs, small_train_images):
     torch.set_num_threads(1)
     latents, labels = digit_blobs
-    sampler = vu.fit_cluster_sampler(latents, labels, vu.fit_clusters(latents, labels, k=10, seed=0))
+    sampler = vu.fit_cluster_sampler(latents, labels, vu.latent.fit_clusters(latents, labels, k=10, seed=0))
     torch.manual_seed(0)
-    judge, second = vu.DigitClassifier().eval(), vu.MLPJudge().eval()
-    reference = vu.real_features(judge, small_train_images)
+    judge, second = vu.judge.DigitClassifier().eval(), vu.second_judge.MLPJudge().eval()
+    reference = vu.judge.real_features(judge, small_train_images)
     args = (vu.VAE(), judge, [sampler], [0.5, 1.0], 7, 1, reference)
     alone = vu.compare_samplers(*args)
     both = vu.compare_samplers(*args, second_judge=second)

@@ -14,6 +14,7 @@ import torch
 
 import vae_utils
 import vae_utils as vu
+from vae_utils.run import Stop
 
 WORKER = Path(__file__).with_name("train_worker.py")
 EPOCHS = 6
@@ -69,15 +70,15 @@ def test_truncated_checkpoint_gives_clear_error(tmp_path, small_train_images):
     _train(tmp_path, small_train_images)
     last = tmp_path / vu.RunFolder.LAST
     last.write_bytes(last.read_bytes()[:10_000])
-    with pytest.raises(vu.CheckpointError, match="truncated"):
+    with pytest.raises(vu.run.CheckpointError, match="truncated"):
         vu.RunFolder(tmp_path).plan(vu.TrainConfig(epochs=2, val_size=128))
-    with pytest.raises(vu.CheckpointError, match="truncated"):
+    with pytest.raises(vu.run.CheckpointError, match="truncated"):
         _train(tmp_path, small_train_images, epochs=2)
 
 
 def test_checkpoint_of_other_latent_size_is_refused(tmp_path, small_train_images):
     _train(tmp_path, small_train_images)
-    with pytest.raises(vu.CheckpointError, match="z_dim 15, not 10; use another run_dir"):
+    with pytest.raises(vu.run.CheckpointError, match="z_dim 15, not 10; use another run_dir"):
         _train(tmp_path, small_train_images, epochs=2, z_dim=10)
     with pytest.raises(ValueError, match="z_dim: run folder has 15, parameters ask for 10"):
         vu.RunFolder(tmp_path).plan(vu.TrainConfig(epochs=2, val_size=128, z_dim=10))
@@ -86,11 +87,11 @@ def test_checkpoint_of_other_latent_size_is_refused(tmp_path, small_train_images
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, small_train_images, monkeypatch):
     _train(tmp_path, small_train_images, epochs=1)
     good = _weights(tmp_path / vu.RunFolder.LAST)
-    real_loss = vu.vae_loss
+    real_loss = vu.model.vae_loss
 
     def exploding_loss(*args):
         terms = real_loss(*args)
-        return vu.LossTerms(terms.loss * float("nan"), terms.recon, terms.kl)
+        return vu.model.LossTerms(terms.loss * float("nan"), terms.recon, terms.kl)
 
     monkeypatch.setattr(vae_utils.training, "vae_loss", exploding_loss)  # where train_step looks it up
     result = _train(tmp_path, small_train_images, epochs=3)
@@ -121,7 +122,7 @@ def test_exported_weights_are_reused_without_training(tmp_path, small_train_imag
     (tmp_path / vu.RunFolder.BEST).unlink()
     config = vu.TrainConfig(epochs=1, val_size=128)
     plan = vu.RunFolder(tmp_path).plan(config)
-    assert plan is vu.Plan.REUSE
+    assert plan is vu.run.Plan.REUSE
     reused = vu.train_or_reuse(config, None, None, tmp_path, plan, progress=False)
     assert len(reused.history) == 1
     assert all(torch.equal(a, b) for a, b in zip(first.model.state_dict().values(), reused.model.state_dict().values()))
@@ -133,7 +134,7 @@ def test_time_budget_stops_cleanly_and_a_rerun_continues(tmp_path, small_train_i
     config = vu.TrainConfig(epochs=3, val_size=128)
     train_set, val_set = vu.train_val_split(small_train_images, 128, seed=0)
     plan = vu.RunFolder(tmp_path).plan(config)
-    assert plan is vu.Plan.CONTINUE
+    assert plan is vu.run.Plan.CONTINUE
     again = vu.train_or_reuse(config, train_set, val_set, tmp_path, plan, progress=False)
     assert len(again.history) == 3 and again.stop_reason == "reached epochs=3"
 
@@ -141,10 +142,10 @@ def test_time_budget_stops_cleanly_and_a_rerun_continues(tmp_path, small_train_i
 def _stop_epoch(losses: list[float], stopping: str, patience: int) -> int | None:
     """Feed made-up per-epoch losses to the real stopping rule; the epoch at which it fires, or None."""
     config = vu.TrainConfig(stopping=stopping, patience=patience, val_size=0)
-    state = vu.TrainingState()
+    state = vu.run.TrainingState()
     for epoch, loss in enumerate(losses, start=1):
         row = {"epoch": epoch, "train_loss": loss, "val_loss": float("nan")}
-        fired = vu.early_stopping_step(state, row, config)
+        fired = vu.training.early_stopping_step(state, row, config)
         state.history.append(row)
         if fired:
             return epoch
@@ -175,7 +176,7 @@ def test_validation_rule_counts_epochs_without_a_new_best_not_rises():
 def test_course_report_stopping_keeps_the_last_weights(tmp_path, small_train_images):
     config = vu.TrainConfig(epochs=3, val_size=0, stopping="course_report", train_limit=640, seed=0)
     plan = vu.RunFolder(tmp_path).plan(config)
-    assert plan is vu.Plan.TRAIN
+    assert plan is vu.run.Plan.TRAIN
     result = vu.train_or_reuse(config, small_train_images, None, tmp_path, plan, progress=False,
                                test_set=vu.MNISTTensors(*(t[:100] for t in small_train_images)), test_every=2)
     assert result.best_epoch == 3
@@ -187,19 +188,19 @@ def test_course_report_stopping_keeps_the_last_weights(tmp_path, small_train_ima
 
 
 def test_a_recorded_stop_reason_maps_back_to_its_kind():
-    early = vu.Stop.EARLY.reason(patience=10)
-    assert vu.Stop.of(early) is vu.Stop.EARLY and vu.Stop.EARLY.final
-    assert vu.Stop.of(vu.Stop.EARLY.reason(patience=3, stopping="course_report")) is vu.Stop.EARLY
-    limit = vu.Stop.EPOCH_LIMIT.reason(epochs=3)
-    assert limit == "reached epochs=3" and vu.Stop.of(limit) is vu.Stop.EPOCH_LIMIT and not vu.Stop.EPOCH_LIMIT.final
-    assert not vu.Stop.of(vu.Stop.TIME_BUDGET.reason(minutes=5)).final
-    assert vu.Stop.of(vu.Stop.NON_FINITE.reason(epoch=2, loss=float("nan"), kept_epoch=1)).final
-    assert vu.Stop.of("") is None and vu.TrainingState().stop is None
+    early = Stop.EARLY.reason(patience=10)
+    assert Stop.of(early) is Stop.EARLY and Stop.EARLY.final
+    assert Stop.of(Stop.EARLY.reason(patience=3, stopping="course_report")) is Stop.EARLY
+    limit = Stop.EPOCH_LIMIT.reason(epochs=3)
+    assert limit == "reached epochs=3" and Stop.of(limit) is Stop.EPOCH_LIMIT and not Stop.EPOCH_LIMIT.final
+    assert not Stop.of(Stop.TIME_BUDGET.reason(minutes=5)).final
+    assert Stop.of(Stop.NON_FINITE.reason(epoch=2, loss=float("nan"), kept_epoch=1)).final
+    assert Stop.of("") is None and vu.run.TrainingState().stop is None
     # the committed run's reason, written before the enum existed, still reads as early stopping
     committed = vu.RunFolder("models").file(vu.RunFolder.METRICS)
     reason = json.loads(committed.read_text())["stop_reason"]
     assert reason == "early stopping: no improvement for 10 epochs" == early
-    assert vu.Stop.of(reason) is vu.Stop.EARLY
+    assert Stop.of(reason) is Stop.EARLY
 
 
 def test_a_folder_being_trained_is_refused_to_a_second_process_until_it_ends(tmp_path, small_train_images):

@@ -1,34 +1,86 @@
-"""Shared logic of the MNIST VAE course report: one module per concern, in the order data flows.
+"""The MNIST VAE of the course report and its analysis: one module per concern, in the order data flows.
 
-paths -> data -> model -> checks -> runtime -> run -> reuse -> training -> curves -> latent -> sampling -> judge
--> second_judge -> selection -> baselines -> copying -> seeds -> explore -> printsize -> plots -> plots_generation
--> report -> report_baselines -> paper. Notebooks, tests, scripts and the benchmark only ever
-``import vae_utils as vu``; each module lists its public names in ``__all__`` and is re-exported here in one line
-(the design card's ``vae_utils.py`` is now this package).
+paths -> keys -> data -> model -> checks -> runtime -> run -> training -> curves -> latent -> sampling -> judge
+-> second_judge -> selection -> baselines -> copying -> seeds -> explore -> formatting -> tables -> plots.
+Notebooks ``import vae_utils as vu`` and call the names below; everything else is reachable as
+``vae_utils.<module>.<name>`` (importing a name imports its module). The report's build machinery is the
+package ``report_tools`` beside this one; nothing here imports it.
 """
 
-from . import checks as checks  # the parameter rules, for the tests
-from .paths import *  # noqa: F403
-from .data import *  # noqa: F403
-from .model import *  # noqa: F403
-from .checks import *  # noqa: F403
-from .runtime import *  # noqa: F403
-from .run import *  # noqa: F403
-from .reuse import *  # noqa: F403
-from .training import *  # noqa: F403
-from .curves import *  # noqa: F403
-from .latent import *  # noqa: F403
-from .sampling import *  # noqa: F403
-from .judge import *  # noqa: F403
-from .second_judge import *  # noqa: F403
-from .selection import *  # noqa: F403
-from .baselines import *  # noqa: F403
-from .copying import *  # noqa: F403
-from .seeds import *  # noqa: F403
-from .explore import *  # noqa: F403
-from .printsize import *  # noqa: F403
-from .plots import *  # noqa: F403
-from .plots_generation import *  # noqa: F403
-from .report import *  # noqa: F403
-from .report_baselines import *  # noqa: F403
-from .paper import *  # noqa: F403
+from .paths import figures_dir, MAIN_RUN_DIR  # where files live
+from .data import class_shares, images_per_digit, intensity_shares, load_mnist, MNISTTensors, train_val_split  # MNIST
+from .model import build_model, ConditionalVAE, summary_text, VAE  # the network and the ELBO
+from .config import check_parameters, TrainConfig  # each notebook's parameters, checked at the door
+from .runtime import resolve_device  # the device
+from .run import RunFolder  # the run folder
+from .training import evaluate, train, train_or_reuse, training_metrics  # training
+from .curves import (  # training curves and early stopping
+    compare_with_log, early_stopping_evidence, load_protocol_run, read_course_log,
+)
+from .latent import (  # the latent space
+    active_units, cluster_sweep, digit_means, encode_gaussian, encode_means, evaluate_clusters, fit_cluster_family,
+    kept_importance_weighted_nll, kl_per_dimension, latent_interpolation, latent_traversal, project_pca, project_tsne,
+)
+from .sampling import (  # per-digit samplers
+    build_samplers, ConditionalPriorSampler, DigitSampler, fit_cluster_sampler, fit_mixture, generate_digits,
+    load_saved_samplers, Sampler, save_samplers,
+)
+from .judge import (  # the judge and generation quality
+    classify, generation_quality, judge_pass, kept_judge_features, load_or_train_judge,
+)
+from .second_judge import judge_agreement, load_or_train_second_judge, second_opinion  # the second judge
+from .selection import (  # choosing a sampler
+    choose_operating_point, compare_samplers, latent_results, rule_margins, seed_spread, summarise_quality,
+)
+from .baselines import reconstructions_by_digit  # the conditional VAE and reconstructions
+from .comparisons import (  # notebook 05: the main analysis read back, the conditional VAE runs
+    analyse_conditional_runs, comparison_results, read_main_analysis,
+)
+from .copying import CopyingCase, data_copying  # the data-copying test
+from .seeds import load_seed_runs, seed_losses, seed_results, SeedRun  # runs of the main protocol
+from .explore import open_explorer  # the interactive explorer
+from .tables import (  # tables
+    comparison_table, course_report_comparison, early_stopping_table, judges_table, k_sweep_table, key_rows,
+    layer_table, likelihood_table, log_agreement_table, loss_table, metrics_frame, parameter_counts, protocol_table,
+    quality_summary_table, quality_table, sampler_table, shape_walkthrough, show_table, split_summary, spread_table,
+    training_details_table,
+)
+from .comparison_tables import (  # tables of the comparisons
+    agreement_table, copying_table, digit_comparison_table, patience_table, seed_generation_table, seed_report_table,
+    source_summary_table,
+)
+from .printsize import save_and_show  # saving figures
+from .plots import (  # figures of data, training and latent space
+    plot_class_balance, plot_confusion, plot_course_protocol, plot_examples_per_digit, plot_image_grid,
+    plot_intensity_histogram, plot_k_sweep, plot_kl_per_dimension, plot_latent_projection, plot_loss_curves,
+    plot_mean_images, plot_reconstructions, plot_seed_band, plot_traversal,
+)
+from .plots_generation import (  # figures of generated digits
+    plot_generated_confusion, plot_judged_accuracy, plot_nearest_copies, plot_rejected_samples, plot_side_by_side,
+    plot_tradeoff,
+)
+
+__all__ = [
+    "active_units", "agreement_table", "analyse_conditional_runs", "build_model", "build_samplers", "check_parameters",
+    "choose_operating_point", "class_shares", "classify", "cluster_sweep", "compare_samplers", "compare_with_log",
+    "comparison_results", "comparison_table", "ConditionalPriorSampler", "ConditionalVAE", "copying_table",
+    "CopyingCase", "course_report_comparison", "data_copying", "digit_comparison_table", "digit_means", "DigitSampler",
+    "early_stopping_evidence", "early_stopping_table", "encode_gaussian", "encode_means", "evaluate",
+    "evaluate_clusters", "figures_dir", "fit_cluster_family", "fit_cluster_sampler", "fit_mixture", "generate_digits",
+    "generation_quality", "images_per_digit", "intensity_shares", "judge_agreement", "judge_pass", "judges_table",
+    "k_sweep_table", "kept_importance_weighted_nll", "kept_judge_features", "key_rows", "kl_per_dimension",
+    "latent_interpolation", "latent_results", "latent_traversal", "layer_table", "likelihood_table", "load_mnist",
+    "load_or_train_judge", "load_or_train_second_judge", "load_protocol_run", "load_saved_samplers", "load_seed_runs",
+    "log_agreement_table", "loss_table", "MAIN_RUN_DIR", "metrics_frame", "MNISTTensors", "open_explorer",
+    "parameter_counts", "patience_table", "plot_class_balance", "plot_confusion", "plot_course_protocol",
+    "plot_examples_per_digit", "plot_generated_confusion", "plot_image_grid", "plot_intensity_histogram",
+    "plot_judged_accuracy", "plot_k_sweep", "plot_kl_per_dimension", "plot_latent_projection", "plot_loss_curves",
+    "plot_mean_images", "plot_nearest_copies", "plot_reconstructions", "plot_rejected_samples", "plot_seed_band",
+    "plot_side_by_side", "plot_tradeoff", "plot_traversal", "project_pca", "project_tsne", "protocol_table",
+    "quality_summary_table", "quality_table", "read_course_log", "read_main_analysis", "reconstructions_by_digit",
+    "resolve_device", "rule_margins", "RunFolder", "Sampler", "sampler_table", "save_and_show", "save_samplers",
+    "second_opinion", "seed_generation_table", "seed_losses", "seed_report_table", "seed_results", "seed_spread",
+    "SeedRun", "shape_walkthrough", "show_table", "source_summary_table", "split_summary", "spread_table",
+    "summarise_quality", "summary_text", "train", "train_or_reuse", "train_val_split", "TrainConfig",
+    "training_details_table", "training_metrics", "VAE",
+]

@@ -51,6 +51,8 @@ class ConditionalResult(NamedTuple):
     quality: pd.DataFrame
     spread: pd.DataFrame
     results: dict[str, Any]
+    model: VAE  # the conditional VAE itself, for reconstructions of its own
+    run: str  # its run folder, as shown
 
 
 def analyse_conditional(
@@ -98,4 +100,4 @@ def analyse_conditional(
     }
     run.save_generated(generated)
     run.write_latent_metrics(results)
-    return ConditionalResult(comparison, chosen, generated, quality, spread, results)
+    return ConditionalResult(comparison, chosen, generated, quality, spread, results, model, run.shown)

@@ -19,8 +19,11 @@ import torch
 from sklearn.cluster import KMeans
 from tqdm import tqdm
 
-__all__ = ["COPYING_THRESHOLD", "ClosestPairs", "CopyingCase", "CopyingSpace", "Neighbours", "data_copying",
-           "flat_pixels"]
+from . import checks
+from .data import N_DIGITS
+
+__all__ = ["COPYING_THRESHOLD", "ClosestPairs", "CopyingCase", "CopyingSpace", "Neighbours", "copying_positive_control",
+           "data_copying", "flat_pixels"]
 
 COPYING_THRESHOLD = -3.0  # C_T below this: generated digits sit closer to the training images than new data does
 MIN_PER_CELL = 20  # a cell enters C_T only with at least this many generated and reference points
@@ -148,3 +151,32 @@ def data_copying(train_images: torch.Tensor, features: Callable[[torch.Tensor], 
                 closest[case.name] = ClosestPairs(flat[order], train_images[found.index[order]],
                                                   found.distances[order])
     return pd.DataFrame(rows), closest
+
+
+def copying_positive_control(train_images: torch.Tensor, train_labels: torch.Tensor | np.ndarray, n_per_digit: int,
+                             seed: int, noise_sd: float = 0.05) -> torch.Tensor:
+    """A generator that copies by construction, [10, n_per_digit, 1, 28, 28]: row d holds ``n_per_digit`` training
+    images of digit d (drawn without replacement) plus Gaussian pixel noise of sd ``noise_sd``, clamped to [0, 1].
+
+    The data-copying test's positive control: a C_T well below ``COPYING_THRESHOLD`` for it, against the same cells
+    and references as the samples, shows that the statistic can see copying, so a C_T near 0 for the samples means
+    something. The noise keeps the copies from being exact, as a model that memorised its training images would.
+    """
+    checks.check_int("n_per_digit", n_per_digit, low=1)
+    checks.check_int("seed", seed)
+    checks.check_number("noise_sd", noise_sd, low=0)
+    labels = torch.as_tensor(train_labels).reshape(-1)
+    images = train_images.reshape(-1, 1, 28, 28).float()
+    if len(labels) != len(images):
+        raise ValueError(f"train_labels must give one digit per training image: {len(labels)} labels for "
+                         f"{len(images)} images")
+    generator = torch.Generator().manual_seed(seed)
+    rows = []
+    for digit in range(N_DIGITS):
+        members = torch.nonzero(labels == digit).flatten()
+        if len(members) < n_per_digit:
+            raise ValueError(f"digit {digit} has {len(members)} training images, fewer than n_per_digit = "
+                             f"{n_per_digit}; lower n_per_digit to at most {len(members)} or pass more images")
+        rows.append(images[members[torch.randperm(len(members), generator=generator)[:n_per_digit]]])
+    copies = torch.stack(rows)
+    return (copies + noise_sd * torch.randn(copies.shape, generator=generator)).clamp(0, 1)

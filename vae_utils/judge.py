@@ -5,7 +5,6 @@ Correctness (judged accuracy) and diversity (precision, recall, density, coverag
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Callable, NamedTuple
 
@@ -20,6 +19,7 @@ from torch import nn
 from tqdm import tqdm
 
 from .data import N_DIGITS, MNISTTensors, batched, shuffled_batches, to_images
+from .keys import content_key, file_digest, state_digest, tensor_digest
 from .model import eval_mode, model_device
 from .paths import atomic_path, project_path
 from .run import RunFolder
@@ -150,14 +150,9 @@ def judge_pass(judge: DigitClassifier, images: torch.Tensor, batch_size: int = 6
 
 
 def _features_key(judge: nn.Module, images: torch.Tensor) -> str:
-    """Digest of what ``judge_pass``'s features depend on: the judge's weights, the images and this module's code."""
-    digest = hashlib.sha256(Path(__file__).read_bytes())
-    for name, tensor in sorted(judge.state_dict().items()):
-        digest.update(name.encode("utf-8"))
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    digest.update(str(tuple(images.shape)).encode("utf-8"))
-    digest.update(images.detach().cpu().float().contiguous().numpy().tobytes())
-    return digest.hexdigest()
+    """The key of ``judge_pass``'s features: the judge's weights, the images and this module's code."""
+    return content_key(kind="judge_features", judge=state_digest(judge.state_dict()),
+                       images=tensor_digest(images.float()), code=file_digest(__file__))
 
 
 def kept_judge_features(judge: DigitClassifier, images: torch.Tensor,

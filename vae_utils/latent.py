@@ -5,9 +5,7 @@ Also the importance-weighted likelihood, interpolations and traversals that look
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
 import math
 from pathlib import Path
 from typing import Iterator, Mapping, NamedTuple, Sequence
@@ -25,8 +23,8 @@ from tqdm import tqdm
 
 from . import checks
 from .data import IMAGE_SHAPE, N_DIGITS, batched
+from .keys import content_key, file_digest, tensor_digest
 from .model import VAE, condition, eval_mode, kl_divergence, model_device
-from .reuse import file_digest
 from .run import RunFolder
 
 __all__ = [
@@ -283,15 +281,11 @@ def importance_weighted_nll(
 
 
 def _likelihood_key(run: RunFolder, images: torch.Tensor, k: int, seed: int) -> str:
-    """Digest of what an importance-weighted estimate depends on: the run's weights file, the images, K, the
-    noise seed, and the code of the estimator and the network."""
-    ingredients = {
-        "weights": file_digest(run.file(RunFolder.WEIGHTS)),
-        "images": hashlib.sha256(images.detach().cpu().contiguous().numpy().tobytes()).hexdigest(),
-        "k": k, "seed": seed,
-        "code": {path.name: file_digest(path) for path in (Path(__file__), Path(__file__).with_name("model.py"))},
-    }
-    return hashlib.sha256(json.dumps(ingredients, sort_keys=True).encode("utf-8")).hexdigest()
+    """The key of an importance-weighted estimate: the run's weights file, the images, K, the noise seed, and the
+    code of the estimator and the network."""
+    code = {path.name: file_digest(path) for path in (Path(__file__), Path(__file__).with_name("model.py"))}
+    return content_key(kind="likelihood", weights=file_digest(run.file(RunFolder.WEIGHTS)),
+                       images=tensor_digest(images), k=k, seed=seed, code=code)
 
 
 def kept_importance_weighted_nll(run: RunFolder, model: VAE, images: torch.Tensor, k: int = 100, seed: int = 0,

@@ -1,9 +1,9 @@
-"""Figures sized for the printed report: one style, the layout helpers every figure uses, saving a figure with
-its caption, and the check that a figure prints legibly.
+"""Figures sized for the printed report: one style, the layout helpers every figure uses, and saving a figure with
+its caption.
 
 The PDF embeds every figure at its natural size, so ``PRINT_STYLE`` and ``FIGURE_WIDTH_IN`` keep it within the
-text width with no type under ``MIN_FONT_PT``, and ``print_size_problems`` checks that. The figures themselves
-are in ``plots`` and ``plots_generation``; notebooks show them with ``save_and_show``.
+text width with no type under ``MIN_FONT_PT`` (the report's build checks it: ``report_tools.figure_checks``).
+The figures themselves are in ``plots`` and ``plots_generation``; notebooks show them with ``save_and_show``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from matplotlib.font_manager import FontProperties
 
 from .paths import project_path, write_bytes
 
-__all__ = ["print_size_problems", "save_and_show"]
+__all__ = ["save_and_show"]
 
 FIGURE_DPI = 150
 
@@ -85,54 +85,6 @@ def palette_png(png: bytes) -> bytes:
     out = io.BytesIO()
     palette.save(out, format="PNG", **({"dpi": dpi} if dpi else {}))
     return oxipng.optimize_from_memory(out.getvalue(), level=2)
-
-
-class _TextRecorder(RendererAgg):
-    """An Agg renderer that notes every string it draws with its size: only drawn text reaches the page, so
-    ticks outside the view or labels of hidden axes are not counted."""
-
-    def __init__(self, width: float, height: float, dpi: float):
-        super().__init__(width, height, dpi)
-        self.texts: dict[int, tuple[str, float]] = {}
-
-    def _note(self, s: str, prop: FontProperties, mtext) -> None:
-        if s.strip():
-            self.texts[id(mtext) if mtext is not None else id(s)] = (
-                mtext.get_text() if mtext is not None else s, prop.get_size_in_points())
-
-    def draw_text(self, gc, x, y, s, prop, angle, ismath=False, mtext=None):
-        self._note(s, prop, mtext)
-        return super().draw_text(gc, x, y, s, prop, angle, ismath=ismath, mtext=mtext)
-
-    def draw_tex(self, gc, x, y, s, prop, angle, *, mtext=None):
-        self._note(s, prop, mtext)
-        return super().draw_tex(gc, x, y, s, prop, angle, mtext=mtext)
-
-
-def print_size_problems(
-    fig: Figure, max_width_in: float = TEXT_WIDTH_IN, min_font_pt: float = MIN_FONT_PT,
-    max_height_in: float = MAX_HEIGHT_IN,
-) -> list[str]:
-    """What would make ``fig`` hard to read in the PDF: a saved size (tight bounding box plus savefig's padding,
-    as ``save_and_show`` writes it) that the template must scale down, and every drawn text under ``min_font_pt``.
-
-    An empty list means the figure prints at its natural size with every character legible.
-    """
-    renderer = _TextRecorder(fig.bbox.width, fig.bbox.height, fig.dpi)
-    fig.draw(renderer)  # runs the layout engine too, so the measured box is the one savefig will see
-    pad = plt.rcParams["savefig.pad_inches"]
-    pad = float(pad) if isinstance(pad, (int, float)) else 0.0  # "layout": no padding added
-    box = fig.get_tightbbox(renderer)
-    width, height = box.width + 2 * pad, box.height + 2 * pad
-    problems = []
-    if width > max_width_in:
-        problems.append(f"figure is {width:.2f} in wide as saved, over the {max_width_in:g} in text width")
-    if height > max_height_in:
-        problems.append(f"figure is {height:.2f} in tall as saved, over the {max_height_in:g} in the report allows")
-    for text, size in renderer.texts.values():
-        if size < min_font_pt:
-            problems.append(f"text {text!r} is {size:g} pt, under {min_font_pt:g} pt")
-    return problems
 
 
 # --- layout helpers --------------------------------------------------------------------------------------------------

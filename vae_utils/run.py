@@ -169,12 +169,14 @@ class RunFolder:
     SECOND_JUDGE = "judge_mlp.pt"  # the second opinion: another family of classifier, never used for selection
     SAMPLERS = "samplers.pt"
     LATENT_METRICS = "latent_metrics.json"
+    COMPARISONS = "comparisons.json"  # notebook 05's results beside the main analysis
     GENERATED = "generated_digits.npz"
     LIKELIHOOD = "likelihood.json"  # the importance-weighted estimate of these weights, with what produced it
     EXECUTIONS = "executions.json"  # which executed notebooks are up to date, and by what key (reuse.py)
     # What each notebook writes here: its outputs, and the inputs of the notebooks after it.
     WRITTEN_BY = {"03_train": (WEIGHTS, HISTORY, METRICS),
-                  "04_latent_space": (JUDGE, SECOND_JUDGE, SAMPLERS, LATENT_METRICS, GENERATED, LIKELIHOOD)}
+                  "04_latent_space": (JUDGE, SECOND_JUDGE, SAMPLERS, LATENT_METRICS, GENERATED, LIKELIHOOD),
+                  "05_comparisons": (COMPARISONS,)}
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = project_path(path)
@@ -538,6 +540,14 @@ class RunFolder:
     def read_latent_metrics(self) -> dict[str, Any]:
         """The analysis's ``latent_metrics.json``."""
         return self._read_result(self.LATENT_METRICS, "notebooks/04_latent_space.ipynb")
+
+    def write_comparisons(self, results: Mapping[str, Any]) -> bool:
+        """Keep notebook 05's results (``comparisons.comparison_results``); True when written."""
+        return self._write_result(self.COMPARISONS, results)
+
+    def read_comparisons(self) -> dict[str, Any]:
+        """Notebook 05's results, or a clear error naming the notebook that writes them."""
+        return self._read_result(self.COMPARISONS, "notebooks/05_comparisons.ipynb")
 
     def read_likelihood(self) -> dict[str, Any] | None:
         """The kept importance-weighted estimate with its key (``latent.kept_importance_weighted_nll``), or None

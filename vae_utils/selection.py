@@ -11,6 +11,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import torch
 from torch import nn
 from tqdm import tqdm
 
@@ -21,7 +22,7 @@ from .second_judge import second_opinion
 
 __all__ = [
     "MIN_DIGIT_ACCURACY", "MIN_MEAN_ACCURACY", "choose_operating_point", "compare_samplers", "latent_metrics",
-    "rule_margins", "seed_spread", "spread_record", "spread_summary", "summarise_quality",
+    "latent_results", "rule_margins", "seed_spread", "spread_record", "spread_summary", "summarise_quality",
 ]
 
 # The rule's targets (notebook 04's defaults): every digit judged at least 97% correct, and the mean 98.5%.
@@ -200,3 +201,27 @@ def latent_metrics(
         "likelihood_images": likelihood_images, "active_units": active_units,
         **optional, **(extras or {}),
     }
+
+
+def latent_results(
+    *, model_state: Any, clustering_k10: Mapping[str, Any], k_sweep: pd.DataFrame, reference: RealFeatures,
+    rule: Mapping[str, Any], comparison: pd.DataFrame, chosen: pd.Series, quality: pd.DataFrame,
+    prior_quality: pd.DataFrame, real_quality: pd.DataFrame, recon_quality: pd.DataFrame, n_judged: int,
+    elbo: Mapping[str, float], iw_nll: float, iw_samples: int, likelihood_images: int, active_units: int,
+    seed_spread: pd.DataFrame, second_judge: Any, generated: torch.Tensor,
+) -> dict[str, Any]:
+    """Notebook 04's results as ``latent_metrics.json`` holds them: ``latent_metrics`` with the run's training
+    state, the judge's interval, the reconstructions' reference and the second judge's facts and verdict on the
+    chosen sampler's digits (``second_judge``: a ``second_judge.SecondJudge``)."""
+    return latent_metrics(
+        model_info={"epoch": model_state.epoch, "best_epoch": model_state.best_epoch,
+                    "stop_reason": model_state.stop_reason, "wall_seconds": model_state.wall_seconds},
+        clustering_k10=clustering_k10, k_sweep=k_sweep, judge_accuracy=reference.accuracy, rule=rule,
+        comparison=comparison, chosen=chosen, quality=quality, prior_quality=prior_quality, real_quality=real_quality,
+        n_judged=n_judged, elbo=elbo, iw_nll=iw_nll, iw_samples=iw_samples, likelihood_images=likelihood_images,
+        active_units=active_units, judge_images=reference.n_images, seed_spread=seed_spread,
+        extras={"reconstructions": summarise_quality(recon_quality),
+                "second_judge": {"test_accuracy": second_judge.test_accuracy, "test_images": second_judge.test_images,
+                                 "epochs": second_judge.epochs, "seed": second_judge.seed},
+                "chosen_second_judge": second_opinion(second_judge.model, generated)},
+    )

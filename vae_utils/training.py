@@ -1,4 +1,4 @@
-"""Training: the configuration, the loop with early stopping and per-epoch checkpoints, and test evaluation.
+"""Training: the loop with early stopping and per-epoch checkpoints, and test evaluation (``TrainConfig``: config.py).
 
 Used by notebook 03. ``train_or_reuse`` follows the run folder's plan (train, continue or reuse), so no parameter is
 silently ignored; everything on disk goes through ``run.RunFolder``.
@@ -9,14 +9,14 @@ from __future__ import annotations
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Mapping, NamedTuple
 
 import pandas as pd
 import torch
 from tqdm import tqdm  # text bars: work in terminals, papermill and JupyterLab alike
 
-from . import checks
+from .config import TrainConfig  # defined with the other notebook configs; re-exported here
 from .data import MNISTTensors, batched, shuffled_batches
 from .model import VAE, LossTerms, build_model, eval_mode, forward_pass, model_device, vae_loss
 from .run import Plan, RunFolder, Stop, TrainingState
@@ -26,58 +26,6 @@ __all__ = [
     "TrainConfig", "TrainResult", "early_stopping_step", "evaluate", "make_optimizer", "train",
     "train_or_reuse", "train_step", "training_metrics",
 ]
-
-# Fields that do not change what is computed: where it runs, how long this session may take, memory layout.
-SESSION_FIELDS = ("device", "max_minutes", "channels_last")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything that defines a training run; defaults are the course report's. Checked on creation."""
-
-    epochs: int = 1250
-    batch_size: int = 128
-    lr: float = 1e-4
-    betas: tuple[float, float] = (0.9, 0.99)
-    z_dim: int = 15
-    patience: int = 10
-    model_name: str = "vae"  # "vae": the course report's network; "cvae": it given the digit's label (model.MODELS)
-    seed: int = 0  # initialisation and batch order
-    split_seed: int = 0  # which training images are held out for validation: fixed across training seeds
-    val_size: int = 5000
-    train_limit: int | None = None  # use only the first N training images (None: all 60,000)
-    device: str = "auto"
-    max_minutes: float | None = None  # stop cleanly after this many minutes of this session; resume continues
-    channels_last: bool = True  # memory layout only: faster CPU/GPU kernels, same function
-    stopping: str = "validation"  # "validation": patience on the held-out loss; "course_report": the original's rule
-
-    def __post_init__(self) -> None:
-        checks.check_values("03_train", asdict(self))
-        checks.check_bool("channels_last", self.channels_last)
-        object.__setattr__(self, "betas", tuple(self.betas))
-
-    @classmethod
-    def from_parameters(cls, namespace: Mapping[str, Any]) -> TrainConfig:
-        """The configuration from a notebook's parameters (its ``globals()``): every field found there is taken."""
-        return cls(**{item.name: namespace[item.name] for item in fields(cls) if item.name in namespace})
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-typed copy for checkpoints and JSON."""
-        data = asdict(self)
-        data["betas"] = list(self.betas)
-        return data
-
-    def differences(self, saved: Mapping[str, Any]) -> list[str]:
-        """'name: run folder has A, parameters ask for B' for each run-defining field that differs (epochs aside)."""
-        defaults = TrainConfig().to_dict()
-        differences = []
-        for name, value in self.to_dict().items():
-            if name in SESSION_FIELDS or name == "epochs":
-                continue
-            found = saved.get(name, defaults[name])  # fields added later take their default in older runs
-            if found != value:
-                differences.append(f"{name}: run folder has {found!r}, parameters ask for {value!r}")
-        return differences
 
 
 def make_optimizer(model: VAE, config: TrainConfig, device: torch.device) -> torch.optim.Adam:

@@ -1,43 +1,36 @@
 """Reuse of executed notebooks: a key of everything that produced one, so a rebuild re-executes only what changed.
 
-Used by ``scripts/run_notebooks.py`` (``make report``). The key covers the notebook's source, the package's code, the
+Used by ``scripts/run_notebooks.py`` (``make report``); the key is ``vae_utils.keys.content_key``, the one scheme of
+every kept result. The key covers the notebook's source, the package's code, the
 parameters and the run-folder files the notebook reads; the record of an execution lives in its run folder
 (``RunFolder.EXECUTIONS``) with a digest of every output, so a reuse needs the same key and intact outputs.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from .paths import PROJECT_ROOT, project_path
-from .run import RunFolder
+import vae_utils
+from vae_utils.keys import content_key, file_digest
+from vae_utils.paths import PROJECT_ROOT, project_path
+from vae_utils.run import RunFolder
 
-__all__ = ["REFERENCED_RUNS", "execution_key", "execution_record", "file_digest", "notebook_defaults",
-           "reuse_verdict"]
+__all__ = ["REFERENCED_RUNS", "execution_key", "execution_record", "notebook_defaults", "reuse_verdict"]
 
-KEY_FORMAT = 1  # raise when the key's ingredients change, so that no older record matches by accident
-PACKAGE_DIR = Path(__file__).resolve().parent
+KEY_FORMAT = 2  # raise when the key's ingredients change, so that no older record matches by accident
+PACKAGE_DIR = Path(vae_utils.__file__).resolve().parent  # the analysis code every notebook runs
 # Parameters that name other run folders a notebook reads, and which of their files it reads: those enter the key.
 # Of the judge's folder only the judges count, so that analysing that folder again does not stale every other run.
 REFERENCED_RUNS = {
     "judge_dir": (RunFolder.JUDGE, RunFolder.SECOND_JUDGE),
     "comparison_run_dir": RunFolder.WRITTEN_BY["03_train"] + RunFolder.WRITTEN_BY["04_latent_space"],
     "seed_run_dirs": RunFolder.WRITTEN_BY["03_train"] + RunFolder.WRITTEN_BY["04_latent_space"],
-    "cvae_run_dir": RunFolder.WRITTEN_BY["03_train"],  # its analysis is written by the main analysis itself
+    "cvae_run_dirs": RunFolder.WRITTEN_BY["03_train"],  # their analysis is written by notebook 05 itself
+    "cvae_run_dir": RunFolder.WRITTEN_BY["03_train"],  # the explorer's conditional VAE
 }
-
-
-def file_digest(path: str | os.PathLike) -> str:
-    """SHA-256 of a file's bytes (read in chunks: weights files are megabytes)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _shown(path: Path) -> str:
@@ -51,15 +44,9 @@ def _digests(paths: Iterable[Path]) -> dict[str, str]:
     return {_shown(path): file_digest(path) for path in sorted(paths) if path.is_file()}
 
 
-# Modules no notebook runs: the paper's values are read after the notebooks, and this module decides what is reused;
-# editing either re-renders the PDF or changes the rule, never what a notebook computes.
-NOT_ANALYSIS_CODE = ("paper.py", "reuse.py")
-
-
 def _code_digests() -> dict[str, str]:
     """Digests of the package's modules: any change to the analysis code changes every key."""
-    return {path.name: file_digest(path) for path in sorted(PACKAGE_DIR.glob("*.py"))
-            if path.name not in NOT_ANALYSIS_CODE}
+    return {path.name: file_digest(path) for path in sorted(PACKAGE_DIR.glob("*.py"))}
 
 
 def _folders(value: Any) -> list[RunFolder]:
@@ -104,16 +91,11 @@ def execution_key(notebook_path: str | os.PathLike, parameters: Mapping[str, Any
     data and stay out of it."""
     notebook_path = Path(notebook_path)
     effective = {**notebook_defaults(notebook_path), **parameters}
-    ingredients = {
-        "format": KEY_FORMAT,
-        "notebook": file_digest(notebook_path),
-        "code": _code_digests(),
-        "parameters": {name: parameters[name] for name in sorted(parameters)},
-        "smoke_test": "CI" in os.environ,
-        "inputs": _digests(_input_files(notebook_path.stem, effective)),
-    }
-    text = json.dumps(ingredients, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return content_key(
+        kind="execution", format=KEY_FORMAT, notebook=file_digest(notebook_path), code=_code_digests(),
+        parameters={name: parameters[name] for name in sorted(parameters)}, smoke_test="CI" in os.environ,
+        inputs=_digests(_input_files(notebook_path.stem, effective)),
+    )
 
 
 def execution_record(key: str, outputs: Iterable[Path]) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Any, Callable, Mapping
 
 import pandas as pd
 
-from .report import judged_accuracy, percent, signed
+from .formatting import judged_accuracy, percent, signed
 
 __all__ = ["agreement_table", "copying_table", "digit_comparison_table", "patience_table", "seed_generation_table",
            "seed_report_table", "source_summary_table"]

@@ -1,4 +1,5 @@
-"""Every table the report prints, and how tables and computed text are displayed: HTML in JupyterLab, LaTeX in the PDF.
+"""Every table the notebooks show, built from results, and how a table is displayed: HTML in JupyterLab, with its
+cells and caption in the output's metadata for the report's builder.
 
 Tables are DataFrames built from results; nothing here computes a result of its own. The prose is report/paper.md.
 """
@@ -13,20 +14,16 @@ import torch
 from torch import nn
 
 from .data import N_DIGITS, N_TRAIN_IMAGES, MNISTTensors
+from .formatting import judged_accuracy, mean_sd, percent, with_interval
 from .latent import METRIC_NAMES
 from .model import VAE, count_parameters, eval_mode, summary_text
 
-__all__ = [
-    "comparison_table", "course_report_comparison", "early_stopping_table", "format_table",
-    "judged_accuracy", "judges_table", "log_agreement_table",
-    "k_sweep_table", "key_rows", "layer_table", "likelihood_table", "loss_table", "mean_sd", "metrics_frame",
-    "parameter_counts", "percent", "protocol_table", "quality_summary_table", "quality_table", "sampler_table",
-    "shape_walkthrough",
-    "show_markdown", "show_table", "signed", "split_summary", "spread_table", "table_latex", "table_parts",
-    "training_details_table", "with_interval", "wrapped",
-]
+__all__ = ["comparison_table", "course_report_comparison", "early_stopping_table", "format_table", "judges_table",
+    "k_sweep_table", "key_rows", "layer_table", "likelihood_table", "log_agreement_table", "loss_table",
+    "metrics_frame", "parameter_counts", "protocol_table", "quality_summary_table", "quality_table", "sampler_table",
+    "shape_walkthrough", "show_markdown", "show_table", "split_summary", "spread_table", "table_parts",
+    "training_details_table"]
 
-_LATEX_SPECIALS = str.maketrans({c: "\\" + c for c in "&%$#_{}"})
 
 
 def format_table(df: pd.DataFrame, float_digits: int = 2) -> pd.DataFrame:
@@ -44,47 +41,21 @@ def format_table(df: pd.DataFrame, float_digits: int = 2) -> pd.DataFrame:
     return out.astype(object).where(out.notna(), "").astype(str)
 
 
-def table_latex(text: pd.DataFrame, caption: str, column_format: str | None = None, label: str | None = None,
-                landscape: bool = False, caption_is_latex: bool = False, placement: str = "htbp") -> str:
-    """A booktabs table that cannot leave the page: a float placed near its mention, caption bound to it, fitted to
-    the text. ``placement``: LaTeX's float placement; "H" (the float package) keeps a table exactly where the text
-    puts it, as under an appendix heading.
-
-    Set in \\small (10 pt); only a table wider than the text is shrunk, and the report's PDF check refuses any
-    text below 8 pt, so a table too wide for that must be split or moved to the landscape appendix.
-    ``caption_is_latex``: the caption is LaTeX already (the paper's, converted by pandoc), not plain text.
-    """
-    tabular = text.to_latex(index=False, escape=True, column_format=column_format)
-    label_line = f"\\label{{{label}}}\n" if label else ""
-    table = (
-        f"\\begin{{table}}[{placement}]\n\\centering\\small\n"
-        f"\\caption{{{caption if caption_is_latex else caption.translate(_LATEX_SPECIALS)}}}\n{label_line}"
-        "\\begin{adjustbox}{max width=\\linewidth, max totalheight=0.8\\textheight}\n"
-        f"{tabular}\\end{{adjustbox}}\n\\end{{table}}\n"
-    )
-    return f"\\begin{{landscape}}\n{table}\\end{{landscape}}\n" if landscape else table
-
-
 def _compact_html(html: str) -> str:
     """pandas' HTML without its indentation: the same table, and about a third less of the executed notebook."""
     return "".join(line.strip() for line in html.splitlines())
 
 
-def show_table(df: pd.DataFrame, caption: str, float_digits: int = 2, column_format: str | None = None,
-               label: str | None = None, landscape: bool = False) -> None:
-    """Display a table as HTML in JupyterLab, with its formatted cells in the output's metadata for the PDF report.
+def show_table(df: pd.DataFrame, caption: str, float_digits: int = 2, label: str | None = None) -> None:
+    """Display a table as HTML in JupyterLab, with its formatted cells and caption in the output's metadata.
 
-    ``column_format`` is LaTeX's column spec, e.g. ``"lp{0.6\\linewidth}"`` to wrap long text; ``label``
-    (``tbl:name``) is what the text's ``@tbl:name`` refers to; ``landscape`` turns the PDF page (wide appendix tables).
+    ``label`` (``tbl:name``) is what the paper's ``@tbl:name`` refers to. The notebook says what the table holds;
+    how it is set on the page (column widths, landscape) is the report builder's decision (``report_tools.typeset``).
     """
     from IPython.display import display
 
     text = format_table(df, float_digits)
-    # The formatted cells travel in the output's metadata too: the paper (report/paper.md) places the table by its
-    # label with a caption of its own words.
-    shape = {"label": label, "columns": list(text.columns), "rows": text.values.tolist(),
-             "column_format": column_format, "landscape": landscape}
-    # No LaTeX copy here: the report typesets every table from this metadata (scripts/build_report.py, table_latex).
+    shape = {"label": label, "caption": caption, "columns": list(text.columns), "rows": text.values.tolist()}
     display({
         "text/html": f"<p><b>{caption}</b></p>" + _compact_html(text.to_html(index=False)),
         "text/plain": f"{caption}\n{text.to_string(index=False)}",
@@ -223,42 +194,6 @@ def k_sweep_table(sweep: pd.DataFrame) -> pd.DataFrame:
     if (named < 10).any():
         table["digits named"] = named.to_numpy()
     return table
-
-
-MINUS = "\u2212"  # a typeset minus, not a hyphen
-
-
-def signed(value: float, digits: int = 2, plus: bool = True) -> str:
-    """A difference with its sign: +0.44, −0.02 (typeset minus, in the paper's prose and its tables alike)."""
-    text = f"{abs(value):,.{digits}f}"
-    return (MINUS if value < 0 else "+" if plus else "") + text
-
-
-def percent(value: float, digits: int = 1) -> str:
-    """A share as a percentage: 0.989 -> '98.9%'."""
-    return f"{100 * value:.{digits}f}%"
-
-
-def with_interval(value: float, low: float, high: float, digits: int = 1) -> str:
-    """A judged accuracy with its 95% Wilson interval: '98.9% [98.6, 99.2]'."""
-    return f"{percent(value, digits)} [{100 * low:.{digits}f}, {100 * high:.{digits}f}]"
-
-
-def judged_accuracy(row: Mapping[str, Any]) -> str:
-    """The judged accuracy of a result row (``accuracy``, ``accuracy_low``, ``accuracy_high``) with its interval."""
-    return with_interval(row["accuracy"], row["accuracy_low"], row["accuracy_high"])
-
-
-def mean_sd(values: pd.Series, digits: int, scale: float = 1.0, unit: str = "") -> str:
-    """Mean ± sample standard deviation over seeds: '98.9 ± 0.1%'."""
-    return f"{scale * values.mean():.{digits}f} ± {scale * values.std(ddof=1):.{digits}f}{unit}"
-
-
-def wrapped(share: float, align: str = "left") -> str:
-    """A LaTeX column that wraps its text at ``share`` of the text width (for show_table): ragged-right for text,
-    ``align="right"`` for numbers under a header that wraps."""
-    ragged = {"left": r"\raggedright", "right": r"\raggedleft"}[align]
-    return rf">{{{ragged}\arraybackslash}}p{{{share}\linewidth}}"
 
 
 # Reader-facing columns of the generation tables, rounded to what the seed noise supports (Table "seed spread").

@@ -16,43 +16,14 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .curves import compare_with_log, heldout_minimum, read_course_log
-from .judge import wilson_interval
-from .model import VAE, ConditionalVAE, count_parameters
-from .report import signed
-from .run import RunFolder
-from .seeds import load_seed_runs
+from vae_utils.curves import compare_with_log, heldout_minimum, read_course_log
+from vae_utils.formatting import count, count_word, interval, nats, percent, signed
+from vae_utils.judge import wilson_interval
+from vae_utils.model import VAE, ConditionalVAE, count_parameters
+from vae_utils.run import RunFolder
+from vae_utils.seeds import load_seed_runs
 
-__all__ = ["count", "count_word", "interval", "labels_digit_by_digit", "nats", "paper_values", "percent_text",
-           "plain_hardware"]
-
-
-def nats(value: float, digits: int = 2) -> str:
-    """A loss in nats per image: 93.17 (a negative value with a typeset minus)."""
-    return signed(value, digits, plus=False)
-
-
-_COUNT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
-
-
-def count_word(value: int) -> str:
-    """A small count in running text as a word ('four runs', 'three of the four'); from 11 on, digits."""
-    return _COUNT_WORDS[value] if 0 <= value < len(_COUNT_WORDS) else f"{value:,}"
-
-
-def count(value: float) -> str:
-    """A whole number with thousands separators: 1,234,143."""
-    return f"{int(round(value)):,}"
-
-
-def percent_text(value: float, digits: int = 1) -> str:
-    """A share as a percentage: 98.9%."""
-    return f"{100 * value:.{digits}f}%"
-
-
-def interval(low: float, high: float, digits: int = 1) -> str:
-    """A 95% interval of a share, in percent: [98.6, 99.2]."""
-    return f"[{100 * low:.{digits}f}, {100 * high:.{digits}f}]"
+__all__ = ["labels_digit_by_digit", "main_results", "paper_values", "plain_hardware"]
 
 
 def plain_hardware(environment: Mapping[str, Any]) -> str:
@@ -67,16 +38,23 @@ def plain_hardware(environment: Mapping[str, Any]) -> str:
     return f"a {number + '-core ' if number else ''}{' '.join(name.split())} CPU{where}"
 
 
+def main_results(run: RunFolder) -> dict[str, Any]:
+    """The main run's results: notebook 04's ``latent_metrics.json`` with notebook 05's ``comparisons.json`` (when
+    it has run) over it, one mapping as the paper reads it."""
+    comparisons = run.read_comparisons() if run.has(RunFolder.COMPARISONS) else {}
+    return {**run.read_latent_metrics(), **comparisons}
+
+
 def _quality(prefix: str, row: Mapping[str, Any]) -> dict[str, str]:
     """The values of one summarised quality row (``selection.summarise_quality``) under ``prefix``."""
-    values = {f"{prefix}_accuracy": percent_text(row["accuracy"]), f"{prefix}_recall": f"{row['recall']:.2f}",
+    values = {f"{prefix}_accuracy": percent(row["accuracy"]), f"{prefix}_recall": f"{row['recall']:.2f}",
               f"{prefix}_precision": f"{row['precision']:.2f}", f"{prefix}_coverage": f"{row['coverage']:.2f}",
               f"{prefix}_frechet": f"{row['frechet']:,.1f}"}
     if "accuracy_low" in row:
         values[f"{prefix}_accuracy_ci"] = interval(row["accuracy_low"], row["accuracy_high"])
     if "min_accuracy" in row:
         values[f"{prefix}_worst_digit"] = str(int(row["worst_digit"]))
-        values[f"{prefix}_worst_accuracy"] = percent_text(row["min_accuracy"])
+        values[f"{prefix}_worst_accuracy"] = percent(row["min_accuracy"])
     return values
 
 
@@ -96,7 +74,7 @@ def _training(prefix: str, metrics: Mapping[str, Any], history: pd.DataFrame) ->
 
 def _main_values(run: RunFolder) -> dict[str, Any]:
     """The main run: training, latent space, likelihood, judges, the chosen sampler and the references."""
-    metrics, latent, history = run.read_metrics(), run.read_latent_metrics(), run.read_history()
+    metrics, latent, history = run.read_metrics(), main_results(run), run.read_history()
     config = metrics["config"]
     values: dict[str, Any] = {
         **_training("main", metrics, history),
@@ -107,31 +85,31 @@ def _main_values(run: RunFolder) -> dict[str, Any]:
         "main_iw_nll": nats(latent["test_iw_nll"]), "iw_samples": str(latent["iw_samples"]),
         "main_elbo_gap": nats(latent["test_negative_elbo"] - latent["test_iw_nll"]),
         "main_active_units": str(latent["active_units"]),
-        "main_purity_test": percent_text(latent["clustering_k10"]["test"]["purity"]),
-        "main_purity_train": percent_text(latent["clustering_k10"]["train"]["purity"]),
+        "main_purity_test": percent(latent["clustering_k10"]["test"]["purity"]),
+        "main_purity_train": percent(latent["clustering_k10"]["train"]["purity"]),
         "main_nmi_test": f"{latent['clustering_k10']['test']['nmi']:.2f}",
         "n_judged": count(latent["n_judged"]),
-        "judge_accuracy": percent_text(latent["judge_test_accuracy"], 2),
+        "judge_accuracy": percent(latent["judge_test_accuracy"], 2),
         "judge_accuracy_ci": interval(latent["judge_test_accuracy_low"], latent["judge_test_accuracy_high"], 2),
         "chosen_sampler": latent["chosen"]["sampler"], "chosen_temperature": f"{latent['chosen']['temperature']:g}",
         "chosen_meets_rule": bool(latent["chosen"]["meets_rule"]),
         **_quality("chosen", latent["chosen"]), **_quality("prior", latent["prior_reported"]),
         **_quality("real", latent["real_reference"]),
-        "rule_min_digit": percent_text(latent["rule"]["min_digit_accuracy"]),
-        "rule_min_mean": percent_text(latent["rule"]["min_mean_accuracy"]),
+        "rule_min_digit": percent(latent["rule"]["min_digit_accuracy"]),
+        "rule_min_mean": percent(latent["rule"]["min_mean_accuracy"]),
         "tuning_seed": str(latent["rule"]["tuning_seed"]), "reported_seed": str(latent["rule"]["reported_seed"]),
     }
     tuning = next(row for row in latent["sampler_comparison"] if row["sampler"] == latent["chosen"]["sampler"]
                   and row["temperature"] == latent["chosen"]["temperature"])
     counted = round(tuning["min_accuracy"] * latent["n_judged"])
-    values["chosen_tuning_worst"] = f"{percent_text(tuning['min_accuracy'])} ({counted} of {latent['n_judged']})"
+    values["chosen_tuning_worst"] = f"{percent(tuning['min_accuracy'])} ({counted} of {latent['n_judged']})"
     gap = tuning["min_accuracy"] - latent["rule"]["min_digit_accuracy"]
     values["chosen_tuning_worst_margin"] = ("exactly at" if abs(gap) < 0.5 / latent["n_judged"] else
                                             f"{100 * abs(gap):.1f} points {'above' if gap > 0 else 'below'}")
     sweep = pd.DataFrame(latent["k_sweep"])
     test_sweep = sweep[sweep["split"] == "test"].sort_values("k")
     values["k_largest"] = str(int(test_sweep["k"].iloc[-1]))
-    values["purity_largest_k"] = percent_text(test_sweep["purity"].iloc[-1])
+    values["purity_largest_k"] = percent(test_sweep["purity"].iloc[-1])
     values["purity_drops_somewhere"] = bool((np.diff(test_sweep["purity"].to_numpy()) < 0).any())
     values.update(_spread_values(latent["seed_spread"]))
     values.update(_baseline_values(latent))
@@ -160,16 +138,16 @@ def _baseline_values(latent: Mapping[str, Any]) -> dict[str, Any]:
     if "second_judge" in latent:
         judge = latent["second_judge"]
         low, high = wilson_interval(round(judge["test_accuracy"] * judge["test_images"]), judge["test_images"])
-        values.update(judge2_accuracy=percent_text(judge["test_accuracy"], 2),
+        values.update(judge2_accuracy=percent(judge["test_accuracy"], 2),
                       judge2_accuracy_ci=interval(low, high, 2), judge2_epochs=str(judge["epochs"]))
-        values["chosen_judge2"] = percent_text(latent["chosen_second_judge"]["judge2_accuracy"])
-        values["chosen_judge2_worst"] = percent_text(latent["chosen_second_judge"]["judge2_min_accuracy"])
+        values["chosen_judge2"] = percent(latent["chosen_second_judge"]["judge2_accuracy"])
+        values["chosen_judge2_worst"] = percent(latent["chosen_second_judge"]["judge2_min_accuracy"])
         values["chosen_judge2_worst_digit"] = str(latent["chosen_second_judge"]["judge2_worst_digit"])
         for name, rows in latent.get("judge_agreement", {}).items():
             mean = next(row for row in rows if row["digit"] == "mean")
             key = re.sub(r"\W+", "_", name).strip("_")  # "recon." -> recon
-            values[f"agree_{key}"] = percent_text(mean["same_verdict"])
-            values[f"judge2_{key}"] = percent_text(mean["judge2"])
+            values[f"agree_{key}"] = percent(mean["same_verdict"])
+            values[f"judge2_{key}"] = percent(mean["judge2"])
     for name, value in latent.get("class_agnostic_frechet", {}).items():
         values[f"pooled_frechet_{name.replace(' ', '_').replace('-', '_')}"] = f"{value:,.1f}"
     for row in latent.get("data_copying", []):
@@ -203,7 +181,7 @@ def _protocol_values(run: RunFolder, main_latent: Mapping[str, Any]) -> dict[str
         "protocol_heldout_rise": nats(held_out.rise),
         "protocol_iw_nll": nats(latent["test_iw_nll"]), "protocol_active_units": str(latent["active_units"]),
         "protocol_elbo_gap": nats(latent["test_negative_elbo"] - latent["test_iw_nll"]),
-        "protocol_purity_test": percent_text(latent["clustering_k10"]["test"]["purity"]),
+        "protocol_purity_test": percent(latent["clustering_k10"]["test"]["purity"]),
         "protocol_sampler": latent["chosen"]["sampler"],
         "protocol_temperature": f"{latent['chosen']['temperature']:g}",
         "protocol_same_choice": latent["chosen"]["sampler"] == main_latent["chosen"]["sampler"]
@@ -217,7 +195,7 @@ def _protocol_values(run: RunFolder, main_latent: Mapping[str, Any]) -> dict[str
 def _seed_values(main: RunFolder, seed_dirs: Sequence[str | os.PathLike]) -> dict[str, Any]:
     """The runs of the main protocol: how many finished, spreads of the key numbers, and the log against the band."""
     runs = load_seed_runs(seed_dirs)
-    latent = main.read_latent_metrics()
+    latent = main_results(main)
     seeds = latent.get("seeds")
     values: dict[str, Any] = {"seed_runs_finished": count_word(len(runs)),
                               "seed_runs_planned": count_word(len(seed_dirs)),
@@ -230,12 +208,12 @@ def _seed_values(main: RunFolder, seed_dirs: Sequence[str | os.PathLike]) -> dic
     values["n_runs_planned"] = count_word(len(seed_dirs) + 1)
     # A standard deviation from n normal values has a relative standard error of about 1 / sqrt(2 (n - 1)).
     n_runs = len(seeds["runs"])
-    values["sd_relative_error"] = percent_text(1 / math.sqrt(2 * (n_runs - 1)), 0) if n_runs >= 2 else ""
+    values["sd_relative_error"] = percent(1 / math.sqrt(2 * (n_runs - 1)), 0) if n_runs >= 2 else ""
     summary = seeds["summary"]
     fixed = {digits: f"{{:.{digits}f}}".format for digits in (0, 2, 3)}
     for column, key, shown in [("test -ELBO", "elbo", fixed[2]), ("IW-NLL", "iw", fixed[2]),
                                ("best epoch", "best_epoch", fixed[0]), ("stop epoch", "stop_epoch", fixed[0]),
-                               ("accuracy", "accuracy", percent_text), ("recall", "recall", fixed[2]),
+                               ("accuracy", "accuracy", percent), ("recall", "recall", fixed[2]),
                                ("purity k=10", "purity", fixed[3])]:
         if column in summary and summary[column]["runs"] >= 2:
             row = summary[column]
@@ -244,7 +222,7 @@ def _seed_values(main: RunFolder, seed_dirs: Sequence[str | os.PathLike]) -> dic
             values[f"seeds_{key}_range"] = f"{shown(row['min'])} to {shown(row['max'])}"
     band = seeds.get("log_band")
     if band:
-        values.update(band_inside=percent_text(band["inside_share_after"], 0), band_after=str(band["after"]),
+        values.update(band_inside=percent(band["inside_share_after"], 0), band_after=str(band["after"]),
                       band_epochs=str(band["epochs"]), band_z=f"{band['median_z_after']:.1f}",
                       band_run_vs_run=nats(band["run_vs_run_median_abs"], 3),
                       band_log_vs_run=nats(band["log_vs_run_median_abs"], 3),
@@ -281,7 +259,7 @@ def _rule_across_runs(runs: Sequence[Mapping[str, Any]], main_chosen: Mapping[st
         "seeds_meet_rule": count_word(meet_rule), "seeds_all_meet_rule": meet_rule == len(runs),
         "seeds_temperatures": _digit_list(temperatures),
         "main_setting_passes": count_word(len(passes)), "main_setting_all_pass": len(passes) == len(runs),
-        "main_setting_worst_range": (f"{percent_text(min(main_worst))} to {percent_text(max(main_worst))}"
+        "main_setting_worst_range": (f"{percent(min(main_worst))} to {percent(max(main_worst))}"
                                      if main_worst else ""),
     }
 
@@ -325,7 +303,7 @@ def _cvae_values(run: RunFolder, main_latent: Mapping[str, Any]) -> dict[str, An
                                      and latent["chosen"]["frechet"] > main_latent["chosen"]["frechet"]),
             "cvae_temperature": f"{latent['chosen']['temperature']:g}",
             "cvae_meets_rule": bool(latent["chosen"]["meets_rule"]), **_quality("cvae", latent["chosen"]),
-            "cvae_judge2": percent_text(latent["chosen"].get("judge2_accuracy", math.nan)),
+            "cvae_judge2": percent(latent["chosen"].get("judge2_accuracy", math.nan)),
             "cvae_elbo": nats(latent["test_negative_elbo"])}
 
 
@@ -336,8 +314,8 @@ def paper_values(main_dir: str | os.PathLike, protocol_dir: str | os.PathLike | 
     VAE (a run that has not finished contributes only its ``*_done`` flag, so the text can say it is pending)."""
     main = RunFolder(main_dir)
     values = {"commit": commit, **_main_values(main), **_seed_values(main, seed_dirs)}
-    values.update(_protocol_values(RunFolder(protocol_dir), main.read_latent_metrics()) if protocol_dir
+    values.update(_protocol_values(RunFolder(protocol_dir), main_results(main)) if protocol_dir
                   else {"protocol_done": False})
-    values.update(_cvae_values(RunFolder(cvae_dir), main.read_latent_metrics()) if cvae_dir
+    values.update(_cvae_values(RunFolder(cvae_dir), main_results(main)) if cvae_dir
                   else {"cvae_done": False})
     return values
