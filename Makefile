@@ -14,7 +14,7 @@ EPOCHS ?= 1250
 RUN_DIR ?= models
 RETRAIN ?= False
 MAX_MINUTES ?= None
-NOTEBOOKS := 01_data_exploration 02_model_summary 03_train 04_latent_space 05_comparisons
+NOTEBOOKS := 01_data_exploration 02_model_summary 03_train 04_latent_space 05_comparisons 06_label_budget
 # Other run folders analysed (notebook 04) with the main run's judge before notebook 05 compares them (unfinished ones wait).
 ANALYSE_RUNS ?= runs/course_protocol runs/seed1 runs/seed2 runs/seed3
 
@@ -59,9 +59,9 @@ test: venv pdf-tools browser
 	$(PY) -m ruff check .
 	$(PY) -m pytest --nbval
 
-# The interactive explorer (notebook 05) in JupyterLab.
+# The interactive explorer (notebook 07) in JupyterLab.
 lab: venv
-	$(VENV)/bin/jupyter lab notebooks/06_explore.ipynb
+	$(VENV)/bin/jupyter lab notebooks/07_explore.ipynb
 
 benchmark: venv
 	$(PY) benchmarks/train_throughput.py

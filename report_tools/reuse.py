@@ -29,7 +29,8 @@ REFERENCED_RUNS = {
     "comparison_run_dir": RunFolder.WRITTEN_BY["03_train"] + RunFolder.WRITTEN_BY["04_latent_space"],
     "seed_run_dirs": RunFolder.WRITTEN_BY["03_train"] + RunFolder.WRITTEN_BY["04_latent_space"],
     "cvae_run_dirs": RunFolder.WRITTEN_BY["03_train"],  # their analysis is written by notebook 05 itself
-    "cvae_run_dir": RunFolder.WRITTEN_BY["03_train"],  # the explorer's conditional VAE
+    # the explorer's conditional VAE, and notebook 06's reference line (its scores, written by notebook 05)
+    "cvae_run_dir": RunFolder.WRITTEN_BY["03_train"] + (RunFolder.LATENT_METRICS,),
 }
 
 

@@ -30,7 +30,8 @@ import vae_utils as vu
 from report_tools import reuse
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = ["01_data_exploration", "02_model_summary", "03_train", "04_latent_space", "05_comparisons"]
+NOTEBOOKS = ["01_data_exploration", "02_model_summary", "03_train", "04_latent_space", "05_comparisons",
+             "06_label_budget"]
 NOTEBOOKS_DIR = ROOT / "notebooks"
 WORK_DIR = ROOT / "build" / "report"  # same file system as report/, so the final move is atomic
 # Parameters of notebook 05 that list other run folders: only finished ones are passed (the rest wait).
@@ -111,6 +112,7 @@ def run_notebook(name: str, output_dir: Path, given: dict[str, Any], work_dir: P
     figures = [path for path in (ROOT / "figures").glob("*.png") if path.stat().st_mtime >= started]
     outputs = [*required, *folder.files_written_by([name]), *(figures if keep_notebook else [])]
     folder.write_execution(name, reuse.execution_record(key, outputs))
+    print(f"{name} on {folder.shown}: executed in {time.time() - started:.0f} s", flush=True)
     return final
 
 

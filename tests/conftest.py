@@ -43,7 +43,9 @@ class SmokePipeline(NamedTuple):
     figures_dir: Path
 
 
-PIPELINE_NOTEBOOKS = ["01_data_exploration", "02_model_summary", "03_train", "04_latent_space", "05_comparisons"]
+PIPELINE_NOTEBOOKS = [
+    "01_data_exploration", "02_model_summary", "03_train", "04_latent_space", "05_comparisons", "06_label_budget",
+]
 
 
 @pytest.fixture(scope="session")

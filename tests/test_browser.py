@@ -1,4 +1,4 @@
-"""The explorer in a real browser: JupyterLab serves a copy of notebook 05, chromium runs it, clicks redraw it.
+"""The explorer in a real browser: JupyterLab serves a copy of notebook 07, chromium runs it, clicks redraw it.
 
 Debian's chromium (scripts/install_browser.sh, run by ``make test``) is driven by Playwright for Python; Playwright's
 own browser download cannot be reached here. The notebook runs on a tiny run folder made in a temporary folder
@@ -35,7 +35,7 @@ import vae_utils as vu
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
-NOTEBOOK = vu.paths.PROJECT_ROOT / "notebooks" / "05_explore.ipynb"
+NOTEBOOK = vu.paths.PROJECT_ROOT / "notebooks" / "07_explore.ipynb"
 OUTPUT_DIR = vu.paths.PROJECT_ROOT / "build" / "browser_test"
 STDERR_OUTPUT = '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'
 TIMEOUT_MS = 60_000  # Run All on a busy 2-core machine takes seconds, not the 5 s Playwright's expect allows
@@ -78,7 +78,7 @@ def write_tiny_run(run_dir: Path) -> None:
 
 
 def notebook_copy(root: Path, run_dir: Path) -> Path:
-    """Notebook 05 in ``root``, its parameters overridden as papermill would (never serve notebooks/: Lab autosaves)."""
+    """Notebook 07 in ``root``, its parameters overridden as papermill would (never serve notebooks/: Lab autosaves)."""
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     at = next(i for i, cell in enumerate(notebook.cells) if "parameters" in cell.metadata.get("tags", []))
     override = f"# Parameters injected by tests/test_browser.py\nrun_dir = {str(run_dir)!r}"
@@ -114,7 +114,7 @@ def wait_until_serving(url: str, server: subprocess.Popen, log: Path, seconds: f
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory) -> Iterator[dict]:
-    """A JupyterLab on 127.0.0.1 with a token, serving a temporary root that holds a copy of notebook 05."""
+    """A JupyterLab on 127.0.0.1 with a token, serving a temporary root that holds a copy of notebook 07."""
     tmp = tmp_path_factory.mktemp("lab")
     if os.environ.get("BROWSER_TEST_RUN_DIR"):
         run_dir = vu.paths.project_path(os.environ["BROWSER_TEST_RUN_DIR"])

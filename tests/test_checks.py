@@ -29,14 +29,18 @@ VALID = {
         "sampler_clusters": [10, 100], "mixture_components": 50, "min_purity": 0.9, "temperatures": [0.7, 1.0],
         "min_digit_accuracy": 0.0, "min_mean_accuracy": 0.0, "tuning_seed": 99, "spread_seeds": [1, 2],
         "n_per_digit": 5, "n_judged": 50, "iw_samples": 100, "iw_images": 100, "tsne_images": 500, "judge_epochs": 1,
-        "judge_dir": None, "judge_min_accuracy": None, "eval_seed": 1234, "second_judge_epochs": 1,
+        "judge_dir": None, "judge_min_accuracy": None, "eval_seed": 1234, "second_judge_epochs": 1, "cluster_starts": 3,
     },
     "05_comparisons": {
         **COMMON, "figures_dir": None, "run_dir": "build/smoke/run", "train_limit": 3000,
         "comparison_run_dir": "runs/course_protocol", "seed_run_dirs": [], "cvae_run_dirs": ["runs/cvae"],
-        "copying_cells": 10, "n_per_digit": 5, "iw_images": 100, "eval_seed": 1234,
+        "copying_cells": 10, "bootstrap_rounds": 20, "n_per_digit": 5, "iw_images": 100, "eval_seed": 1234,
     },
-    "06_explore": {**COMMON, "run_dir": "build/smoke/run", "n_images": 500, "cvae_run_dir": None},
+    "06_label_budget": {
+        **COMMON, "figures_dir": None, "run_dir": "build/smoke/run", "train_limit": 3000, "budgets": [1, 10, None],
+        "subsets": 2, "n_judged": 20, "cvae_run_dir": None, "sampling_seed": 0,
+    },
+    "07_explore": {**COMMON, "run_dir": "build/smoke/run", "n_images": 500, "cvae_run_dir": None},
 }
 
 # (notebook, parameter, bad value, error type): the ranges and the types a user is likely to get wrong.
@@ -114,6 +118,7 @@ BAD_VALUES = [
     ("04_latent_space", "judge_min_accuracy", 0, ValueError),
     ("04_latent_space", "eval_seed", "x", TypeError),
     ("04_latent_space", "second_judge_epochs", 0, ValueError),
+    ("04_latent_space", "cluster_starts", 1, ValueError),
     ("05_comparisons", "run_dir", "", ValueError),
     ("05_comparisons", "train_limit", 5, ValueError),
     ("05_comparisons", "train_limit", 60_001, ValueError),
@@ -124,20 +129,33 @@ BAD_VALUES = [
     ("05_comparisons", "cvae_run_dirs", "runs/cvae", TypeError),
     ("05_comparisons", "cvae_run_dirs", [None], TypeError),
     ("05_comparisons", "copying_cells", 1, ValueError),
+    ("05_comparisons", "bootstrap_rounds", 5, ValueError),
     ("05_comparisons", "n_per_digit", 0, ValueError),
     ("05_comparisons", "iw_images", 0, ValueError),
     ("05_comparisons", "iw_images", 10_001, ValueError),
     ("05_comparisons", "eval_seed", -1, ValueError),
     ("05_comparisons", "figures_dir", "", ValueError),
-    ("06_explore", "run_dir", "", ValueError),
-    ("06_explore", "run_dir", None, TypeError),
-    ("06_explore", "data_dir", 7, TypeError),
-    ("06_explore", "seed", -1, ValueError),
-    ("06_explore", "smoke_test", "true", TypeError),
-    ("06_explore", "n_images", 0, ValueError),
-    ("06_explore", "n_images", 10_001, ValueError),
-    ("06_explore", "n_images", 1e3, TypeError),
-    ("06_explore", "cvae_run_dir", "", ValueError),
+    ("06_label_budget", "run_dir", "", ValueError),
+    ("06_label_budget", "train_limit", 5, ValueError),
+    ("06_label_budget", "budgets", [], ValueError),
+    ("06_label_budget", "budgets", 10, TypeError),
+    ("06_label_budget", "budgets", [0, 10], ValueError),
+    ("06_label_budget", "budgets", [1, 2.5], TypeError),
+    ("06_label_budget", "budgets", [10, 10], ValueError),
+    ("06_label_budget", "budgets", [None, None], ValueError),
+    ("06_label_budget", "subsets", 0, ValueError),
+    ("06_label_budget", "n_judged", 6, ValueError),  # PRDC's k = 5 needs at least 7
+    ("06_label_budget", "cvae_run_dir", "", ValueError),
+    ("06_label_budget", "sampling_seed", -1, ValueError),
+    ("07_explore", "run_dir", "", ValueError),
+    ("07_explore", "run_dir", None, TypeError),
+    ("07_explore", "data_dir", 7, TypeError),
+    ("07_explore", "seed", -1, ValueError),
+    ("07_explore", "smoke_test", "true", TypeError),
+    ("07_explore", "n_images", 0, ValueError),
+    ("07_explore", "n_images", 10_001, ValueError),
+    ("07_explore", "n_images", 1e3, TypeError),
+    ("07_explore", "cvae_run_dir", "", ValueError),
 ]
 
 # (notebook, a misspelled -p name, the declared name the error suggests)
@@ -149,7 +167,8 @@ MISSPELLED = [
     ("04_latent_space", "temperature", "temperatures"),
     ("05_comparisons", "seed_run_dir", "seed_run_dirs"),
     ("05_comparisons", "cvae_run_dir", "cvae_run_dirs"),
-    ("06_explore", "rundir", "run_dir"),
+    ("06_label_budget", "budget", "budgets"),
+    ("07_explore", "rundir", "run_dir"),
 ]
 
 # (notebook, changes, the two parameters the message must name): checks of two parameters at once.
@@ -214,15 +233,15 @@ def test_misspelled_parameter_is_refused_with_the_closest_name(notebook, misspel
 
 @pytest.mark.parametrize("value", [None, "x", 1.5, True, [1, "a"], {"a": [1]}, (1, 2)])
 def test_every_value_papermill_can_inject_under_an_unknown_name_is_refused(value):
-    with pytest.raises(ValueError, match="^surprise is not a parameter of 06_explore"):
-        check_parameters("06_explore", namespace("06_explore", surprise=value))
+    with pytest.raises(ValueError, match="^surprise is not a parameter of 07_explore"):
+        check_parameters("07_explore", namespace("07_explore", surprise=value))
 
 
 def test_modules_private_names_ipython_names_and_objects_are_not_parameters():
     ipython = {"In": ["", "seed = 0"], "Out": {1: 2}, "_i1": "seed = 0", "_": None, "exit": 0, "quit": 0, "open": 0,
                "get_ipython": 0}
     others = {"os": types.ModuleType("os"), "model": object(), "helper": lambda: None, "frame": [object()]}
-    check_parameters("06_explore", namespace("06_explore", **ipython, **others))
+    check_parameters("07_explore", namespace("07_explore", **ipython, **others))
 
 
 def test_names_defined_after_a_passing_check_are_not_refused_but_values_still_are():
@@ -246,8 +265,8 @@ def test_a_refused_name_stays_refused_until_removed():
 
 
 def test_an_unknown_notebook_is_refused_naming_the_known_ones():
-    with pytest.raises(ValueError, match=r"notebook must be one of \['01_data_exploration'.*'06_explore'\]"):
-        check_parameters("05_explore", namespace("06_explore"))
+    with pytest.raises(ValueError, match=r"notebook must be one of \['01_data_exploration'.*'07_explore'\]"):
+        check_parameters("05_explore", namespace("07_explore"))
 
 
 @pytest.mark.parametrize("notebook, changes, names", RELATIONS, ids=lambda v: str(v)[:40])

@@ -126,13 +126,13 @@ def _comparison():
 
 
 def test_operating_point_is_the_highest_recall_meeting_both_accuracy_thresholds():
-    chosen = vu.choose_operating_point(_comparison(), min_digit_accuracy=0.95, min_mean_accuracy=0.98)
+    chosen = vu.selection.choose_operating_point(_comparison(), min_digit_accuracy=0.95, min_mean_accuracy=0.98)
     assert (chosen["sampler"], chosen["temperature"], chosen["meets_rule"]) == ("b", 0.8, True)
 
 
 def test_operating_point_out_of_reach_falls_back_to_the_closest_and_says_so():
     with pytest.warns(UserWarning, match="no sampler and temperature reaches 99.9%"):
-        closest = vu.choose_operating_point(_comparison(), min_digit_accuracy=0.999, min_mean_accuracy=0.98)
+        closest = vu.selection.choose_operating_point(_comparison(), min_digit_accuracy=0.999, min_mean_accuracy=0.98)
     # the prior (not tied to digits) has the best worst digit but never competes
     assert (closest["sampler"], closest["temperature"], closest["meets_rule"]) == ("a", 0.5, False)
 
@@ -140,7 +140,7 @@ def test_operating_point_out_of_reach_falls_back_to_the_closest_and_says_so():
 def test_operating_point_needs_a_sampler_that_draws_every_digit():
     untied = _comparison()[lambda frame: frame["sampler"].isin(["prior", "c"])]
     with pytest.raises(ValueError, match="could draw every digit"):
-        vu.choose_operating_point(untied, min_digit_accuracy=0.0, min_mean_accuracy=0.0)
+        vu.selection.choose_operating_point(untied, min_digit_accuracy=0.0, min_mean_accuracy=0.0)
 
 
 def test_generated_digits_shape_range_and_round_trip(tmp_path, digit_blobs):
@@ -190,7 +190,7 @@ def test_sampler_family_shares_the_fits_and_the_untied_prior_is_scored_only_at_t
     torch.manual_seed(0)
     judge = vu.judge.DigitClassifier().eval()
     reference = vu.judge.real_features(judge, small_train_images)
-    comparison = vu.compare_samplers(vu.VAE(), judge, [samplers[0], samplers[1]], [0.5, 1.0], n_per_digit=7,
+    comparison = vu.selection.compare_samplers(vu.VAE(), judge, [samplers[0], samplers[1]], [0.5, 1.0], n_per_digit=7,
                                      seed=1, reference=reference)
     assert list(zip(comparison["sampler"], comparison["temperature"], comparison["tied to digits"])) == [
         (samplers[0].name, 1.0, False), ("k-means 10", 0.5, True), ("k-means 10", 1.0, True)]
@@ -306,7 +306,7 @@ def test_seed_spread_redraws_the_chosen_sampler_once_per_seed_and_feeds_latent_m
 
     quality = vu.generation_quality(judge, vu.generate_digits(model, sampler, 7, 3, 0.8), reference)
     chosen = pd.Series({"sampler": sampler.name, "temperature": 0.8, "meets_rule": False})
-    results = vu.latent_metrics(
+    results = vu.selection.latent_metrics(
         model_info={}, clustering_k10={}, k_sweep=pd.DataFrame(), judge_accuracy=reference.accuracy,
         rule={"min_digit_accuracy": 0.5, "min_mean_accuracy": 0.6}, comparison=pd.DataFrame(), chosen=chosen,
         quality=quality, prior_quality=quality, real_quality=quality, n_judged=6, elbo={"loss": 100.0},
@@ -322,7 +322,7 @@ def test_seed_spread_redraws_the_chosen_sampler_once_per_seed_and_feeds_latent_m
     assert record["summary"]["accuracy"]["mean"] == pytest.approx(spread["accuracy"].mean())
     assert record["rule_margins"]["min_accuracy"]["threshold"] == 0.5
     assert json.loads(json.dumps(record, allow_nan=True)) == record  # plain JSON types, no numpy
-    without = vu.latent_metrics(**_latent_arguments(quality, chosen))
+    without = vu.selection.latent_metrics(**_latent_arguments(quality, chosen))
     assert "seed_spread" not in without and "judge_test_images" not in without
 
 
@@ -340,9 +340,9 @@ def test_class_agnostic_frechet_pools_the_digits(small_train_images):
     reference = vu.judge.real_features(judge, small_train_images)
     shuffled = small_train_images.images[torch.randperm(640, generator=torch.Generator().manual_seed(0))]
     rows = shuffled[:600].reshape(10, 60, 1, 28, 28)  # real digits, but row d is not digit d
-    pooled = vu.class_agnostic_frechet(judge, rows, reference)
+    pooled = vu.judge.class_agnostic_frechet(judge, rows, reference)
     per_digit = vu.generation_quality(judge, rows, reference)
-    assert vu.class_agnostic_frechet(judge, small_train_images.images, reference) == pytest.approx(0.0, abs=1e-6)
+    assert vu.judge.class_agnostic_frechet(judge, small_train_images.images, reference) == pytest.approx(0.0, abs=1e-6)
     assert pooled < per_digit.loc[per_digit["digit"] == "mean", "frechet"].item()
 
 

@@ -80,8 +80,10 @@ def _comparison() -> pd.DataFrame:
     rows = []
     for i, name in enumerate(names):
         for t in ([1.0] if i == 0 else [0.5, 0.6, 0.7, 0.8, 0.9, 1.0]):
-            rows.append({"sampler": name, "temperature": t, "recall": 0.3 + 0.5 * t,
-                         "accuracy": 0.1 if i == 0 else 1.0 - 0.05 * t / i, "min_accuracy": 0.9})
+            accuracy = 0.1 if i == 0 else 1.0 - 0.05 * t / i
+            rows.append({"sampler": name, "temperature": t, "recall": 0.3 + 0.5 * t, "accuracy": accuracy,
+                         "accuracy_low": accuracy - 0.01, "accuracy_high": min(accuracy + 0.01, 1.0),
+                         "min_accuracy": 0.9})
     return pd.DataFrame(rows)
 
 
@@ -135,6 +137,10 @@ FIGURES: dict[str, Callable[[], Figure]] = {
         "KL per latent dimension (test set); 13 of 15 active"),
     "plot_k_sweep": lambda: vu.plot_k_sweep(_sweep()),
     "plot_tradeoff": lambda: vu.plot_tradeoff(_comparison(), _comparison().iloc[3]),
+    "plot_family_curves": lambda: vu.plot_family_curves(pd.concat([
+        _comparison().assign(family=family, training_seed=seed)
+        for family in ("ex-post sampler", "conditional VAE") for seed in (0, 1, 2)]),
+        "Both families over temperature, run by run"),
     "plot_side_by_side": lambda: vu.plot_side_by_side(
         _images(10, 5), _images(10, 5),
         ("row d: sampled from clusters named d (T = 0.9)", "N(0, I) clamped to [-2, 2], rows merely titled"),

@@ -108,17 +108,9 @@ def test_of_the_judges_folder_only_the_judges_enter_the_key(run_dir, tmp_path):
     assert _key(run_dir, judge_dir=str(judges)) != before
 
 
-def test_the_papers_values_module_does_not_enter_the_key(run_dir, monkeypatch, tmp_path):
-    package = tmp_path / "package"
-    shutil.copytree(reuse.PACKAGE_DIR, package, ignore=shutil.ignore_patterns("__pycache__"))
-    monkeypatch.setattr(reuse, "PACKAGE_DIR", package)
-    before = _key(run_dir)
-    (package / "paper.py").write_text((package / "paper.py").read_text() + "\n# reworded\n")
-    assert _key(run_dir) == before
-
-
 def test_a_run_folder_named_by_the_notebooks_default_enters_the_key(tmp_path, monkeypatch):
-    monkeypatch.delenv("CI", raising=False)  # the full configuration: notebook 04 compares runs/course_protocol
-    assert reuse.notebook_defaults(NOTEBOOK)["comparison_run_dir"] == "runs/course_protocol"
-    files = reuse._input_files("04_latent_space", {**reuse.notebook_defaults(NOTEBOOK), "run_dir": str(tmp_path)})
+    monkeypatch.delenv("CI", raising=False)  # the full configuration: notebook 05 compares runs/course_protocol
+    comparisons = NOTEBOOK.with_name("05_comparisons.ipynb")
+    assert reuse.notebook_defaults(comparisons)["comparison_run_dir"] == "runs/course_protocol"
+    files = reuse._input_files("05_comparisons", {**reuse.notebook_defaults(comparisons), "run_dir": str(tmp_path)})
     assert vu.RunFolder("runs/course_protocol").file(vu.RunFolder.METRICS) in files

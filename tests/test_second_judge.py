@@ -47,7 +47,7 @@ def _comparison_with_second_opinions(second):
 
 
 def test_second_judges_columns_never_change_the_rules_choice():
-    chosen = [vu.choose_operating_point(_comparison_with_second_opinions(second), 0.97, 0.985)
+    chosen = [vu.selection.choose_operating_point(_comparison_with_second_opinions(second), 0.97, 0.985)
               for second in ([0.99, 0.99, 0.99], [0.0, 1.0, 0.0], [1.0, 0.0, 0.5])]
     assert {(c["sampler"], c["temperature"]) for c in chosen} == {("b", 0.8)}
 
@@ -60,8 +60,8 @@ def test_second_judge_adds_columns_and_leaves_the_first_judges_numbers_alone(dig
     judge, second = vu.judge.DigitClassifier().eval(), vu.second_judge.MLPJudge().eval()
     reference = vu.judge.real_features(judge, small_train_images)
     args = (vu.VAE(), judge, [sampler], [0.5, 1.0], 7, 1, reference)
-    alone = vu.compare_samplers(*args)
-    both = vu.compare_samplers(*args, second_judge=second)
+    alone = vu.selection.compare_samplers(*args)
+    both = vu.selection.compare_samplers(*args, second_judge=second)
     assert set(both.columns) - set(alone.columns) == {"judge2_accuracy", "judge2_min_accuracy", "judge2_worst_digit"}
     pd.testing.assert_frame_equal(both[alone.columns], alone)
 

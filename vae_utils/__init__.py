@@ -1,7 +1,8 @@
 """The MNIST VAE of the course report and its analysis: one module per concern, in the order data flows.
 
-paths -> keys -> data -> model -> checks -> runtime -> run -> training -> curves -> latent -> sampling -> judge
--> second_judge -> selection -> baselines -> copying -> seeds -> explore -> formatting -> tables -> plots.
+paths -> keys -> data -> model -> checks -> config -> runtime -> run -> training -> curves -> latent -> sampling
+-> label_samplers -> judge -> second_judge -> selection -> baselines -> comparisons -> label_budget -> copying
+-> uncertainty -> seeds -> explore -> formatting -> tables -> plots.
 Notebooks ``import vae_utils as vu`` and call the names below; everything else is reachable as
 ``vae_utils.<module>.<name>`` (importing a name imports its module). The report's build machinery is the
 package ``report_tools`` beside this one; nothing here imports it.
@@ -10,7 +11,7 @@ package ``report_tools`` beside this one; nothing here imports it.
 from .paths import figures_dir, MAIN_RUN_DIR  # where files live
 from .data import class_shares, images_per_digit, intensity_shares, load_mnist, MNISTTensors, train_val_split  # MNIST
 from .model import build_model, ConditionalVAE, summary_text, VAE  # the network and the ELBO
-from .config import check_parameters, TrainConfig  # each notebook's parameters, checked at the door
+from .config import check_parameters, check_run_folders, TrainConfig  # each notebook's parameters, checked at the door
 from .runtime import resolve_device  # the device
 from .run import RunFolder  # the run folder
 from .training import evaluate, train, train_or_reuse, training_metrics  # training
@@ -19,35 +20,46 @@ from .curves import (  # training curves and early stopping
 )
 from .latent import (  # the latent space
     active_units, cluster_sweep, digit_means, encode_gaussian, encode_means, evaluate_clusters, fit_cluster_family,
-    kept_importance_weighted_nll, kl_per_dimension, latent_interpolation, latent_traversal, project_pca, project_tsne,
+    fit_clusters, kept_importance_weighted_nll, kl_per_dimension, latent_interpolation, latent_traversal, project_pca,
+    project_tsne,
 )
 from .sampling import (  # per-digit samplers
     build_samplers, ConditionalPriorSampler, DigitSampler, fit_cluster_sampler, fit_mixture, generate_digits,
     load_saved_samplers, Sampler, save_samplers,
 )
+from .label_samplers import (  # samplers from few labels
+    choose_mixture_components, per_digit_gaussian_sampler, per_digit_mixture_sampler,
+)
 from .judge import (  # the judge and generation quality
-    classify, generation_quality, judge_pass, kept_judge_features, load_or_train_judge,
+    classify, generation_quality, judge_pass, kept_judge_features, load_or_train_judge, real_features,
 )
 from .second_judge import judge_agreement, load_or_train_second_judge, second_opinion  # the second judge
 from .selection import (  # choosing a sampler
-    choose_operating_point, compare_samplers, latent_results, rule_margins, seed_spread, summarise_quality,
+    choice_and_report_sets, choose_sampler, latent_results, rule_margins, seed_spread, summarise_quality,
 )
 from .baselines import reconstructions_by_digit  # the conditional VAE and reconstructions
 from .comparisons import (  # notebook 05: the main analysis read back, the conditional VAE runs
-    analyse_conditional_runs, comparison_results, read_main_analysis,
+    analyse_conditional_runs, comparison_results, family_curves, family_runs, matched_recall, read_main_analysis,
 )
-from .copying import CopyingCase, data_copying  # the data-copying test
-from .seeds import load_seed_runs, seed_losses, seed_results, SeedRun  # runs of the main protocol
+from .label_budget import (  # notebook 06: digits on demand from a budget of labels
+    budget_study, budget_table, BudgetStudy, choose_naming_rule, label_budget_results, naming_table, prepare_study,
+    rule_table, sufficiency_text,
+)
+from .copying import copying_positive_control, CopyingCase, data_copying  # the data-copying test
+from .uncertainty import (  # bootstrap intervals and sensitivity
+    bootstrap_generation_quality, clustering_over_starts, clustering_starts_summary,
+)
+from .seeds import fixed_epoch_losses, load_seed_runs, seed_losses, seed_results, SeedRun  # runs of the main protocol
 from .explore import open_explorer  # the interactive explorer
 from .tables import (  # tables
     comparison_table, course_report_comparison, early_stopping_table, judges_table, k_sweep_table, key_rows,
-    layer_table, likelihood_table, log_agreement_table, loss_table, metrics_frame, parameter_counts, protocol_table,
+    layer_table, likelihood_table, log_agreement_table, loss_table, parameter_counts, protocol_table,
     quality_summary_table, quality_table, sampler_table, shape_walkthrough, show_table, split_summary, spread_table,
     training_details_table,
 )
 from .comparison_tables import (  # tables of the comparisons
-    agreement_table, copying_table, digit_comparison_table, patience_table, seed_generation_table, seed_report_table,
-    source_summary_table,
+    agreement_table, bootstrap_table, conditional_runs_table, copying_table, digit_comparison_table, patience_table,
+    sampling_spread_table, seed_generation_table, seed_report_table, source_summary_table,
 )
 from .printsize import save_and_show  # saving figures
 from .plots import (  # figures of data, training and latent space
@@ -56,31 +68,38 @@ from .plots import (  # figures of data, training and latent space
     plot_mean_images, plot_reconstructions, plot_seed_band, plot_traversal,
 )
 from .plots_generation import (  # figures of generated digits
-    plot_generated_confusion, plot_judged_accuracy, plot_nearest_copies, plot_rejected_samples, plot_side_by_side,
-    plot_tradeoff,
+    plot_family_curves, plot_generated_confusion, plot_judged_accuracy, plot_nearest_copies, plot_rejected_samples,
+    plot_side_by_side, plot_tradeoff,
 )
+from .plots_budget import plot_label_budget  # the label-budget figure
 
 __all__ = [
-    "active_units", "agreement_table", "analyse_conditional_runs", "build_model", "build_samplers", "check_parameters",
-    "choose_operating_point", "class_shares", "classify", "cluster_sweep", "compare_samplers", "compare_with_log",
-    "comparison_results", "comparison_table", "ConditionalPriorSampler", "ConditionalVAE", "copying_table",
-    "CopyingCase", "course_report_comparison", "data_copying", "digit_comparison_table", "digit_means", "DigitSampler",
-    "early_stopping_evidence", "early_stopping_table", "encode_gaussian", "encode_means", "evaluate",
-    "evaluate_clusters", "figures_dir", "fit_cluster_family", "fit_cluster_sampler", "fit_mixture", "generate_digits",
-    "generation_quality", "images_per_digit", "intensity_shares", "judge_agreement", "judge_pass", "judges_table",
-    "k_sweep_table", "kept_importance_weighted_nll", "kept_judge_features", "key_rows", "kl_per_dimension",
-    "latent_interpolation", "latent_results", "latent_traversal", "layer_table", "likelihood_table", "load_mnist",
-    "load_or_train_judge", "load_or_train_second_judge", "load_protocol_run", "load_saved_samplers", "load_seed_runs",
-    "log_agreement_table", "loss_table", "MAIN_RUN_DIR", "metrics_frame", "MNISTTensors", "open_explorer",
-    "parameter_counts", "patience_table", "plot_class_balance", "plot_confusion", "plot_course_protocol",
-    "plot_examples_per_digit", "plot_generated_confusion", "plot_image_grid", "plot_intensity_histogram",
-    "plot_judged_accuracy", "plot_k_sweep", "plot_kl_per_dimension", "plot_latent_projection", "plot_loss_curves",
-    "plot_mean_images", "plot_nearest_copies", "plot_reconstructions", "plot_rejected_samples", "plot_seed_band",
-    "plot_side_by_side", "plot_tradeoff", "plot_traversal", "project_pca", "project_tsne", "protocol_table",
-    "quality_summary_table", "quality_table", "read_course_log", "read_main_analysis", "reconstructions_by_digit",
-    "resolve_device", "rule_margins", "RunFolder", "Sampler", "sampler_table", "save_and_show", "save_samplers",
-    "second_opinion", "seed_generation_table", "seed_losses", "seed_report_table", "seed_results", "seed_spread",
-    "SeedRun", "shape_walkthrough", "show_table", "source_summary_table", "split_summary", "spread_table",
+    "active_units", "agreement_table", "analyse_conditional_runs", "bootstrap_generation_quality", "bootstrap_table",
+    "budget_study", "budget_table", "BudgetStudy", "build_model", "build_samplers", "check_parameters",
+    "check_run_folders", "choice_and_report_sets", "choose_mixture_components", "choose_naming_rule", "choose_sampler",
+    "class_shares", "classify", "cluster_sweep", "clustering_over_starts", "clustering_starts_summary",
+    "compare_with_log", "comparison_results", "comparison_table", "conditional_runs_table", "ConditionalPriorSampler",
+    "ConditionalVAE", "copying_positive_control", "copying_table", "CopyingCase", "course_report_comparison",
+    "data_copying", "digit_comparison_table", "digit_means", "DigitSampler", "early_stopping_evidence",
+    "early_stopping_table", "encode_gaussian", "encode_means", "evaluate", "evaluate_clusters", "family_curves",
+    "family_runs", "figures_dir", "fit_cluster_family", "fit_cluster_sampler", "fit_clusters", "fit_mixture",
+    "fixed_epoch_losses", "generate_digits", "generation_quality", "images_per_digit", "intensity_shares",
+    "judge_agreement", "judge_pass", "judges_table", "k_sweep_table", "kept_importance_weighted_nll",
+    "kept_judge_features", "key_rows", "kl_per_dimension", "label_budget_results", "latent_interpolation",
+    "latent_results", "latent_traversal", "layer_table", "likelihood_table", "load_mnist", "load_or_train_judge",
+    "load_or_train_second_judge", "load_protocol_run", "load_saved_samplers", "load_seed_runs", "log_agreement_table",
+    "loss_table", "MAIN_RUN_DIR", "matched_recall", "MNISTTensors", "naming_table", "open_explorer",
+    "parameter_counts", "patience_table", "per_digit_gaussian_sampler", "per_digit_mixture_sampler",
+    "plot_class_balance", "plot_confusion", "plot_course_protocol", "plot_examples_per_digit", "plot_family_curves",
+    "plot_generated_confusion", "plot_image_grid", "plot_intensity_histogram", "plot_judged_accuracy", "plot_k_sweep",
+    "plot_kl_per_dimension", "plot_label_budget", "plot_latent_projection", "plot_loss_curves", "plot_mean_images",
+    "plot_nearest_copies", "plot_reconstructions", "plot_rejected_samples", "plot_seed_band", "plot_side_by_side",
+    "plot_tradeoff", "plot_traversal", "prepare_study", "project_pca", "project_tsne", "protocol_table",
+    "quality_summary_table", "quality_table", "read_course_log", "read_main_analysis", "real_features",
+    "reconstructions_by_digit", "resolve_device", "rule_margins", "rule_table", "RunFolder", "Sampler",
+    "sampler_table", "sampling_spread_table", "save_and_show", "save_samplers", "second_opinion",
+    "seed_generation_table", "seed_losses", "seed_report_table", "seed_results", "seed_spread", "SeedRun",
+    "shape_walkthrough", "show_table", "source_summary_table", "split_summary", "spread_table", "sufficiency_text",
     "summarise_quality", "summary_text", "train", "train_or_reuse", "train_val_split", "TrainConfig",
     "training_details_table", "training_metrics", "VAE",
 ]

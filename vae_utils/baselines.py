@@ -20,7 +20,7 @@ from .model import VAE
 from .run import RunFolder
 from .sampling import ConditionalPriorSampler, generate_digits
 from .second_judge import second_opinion
-from .selection import choose_operating_point, compare_samplers, seed_spread, spread_record, summarise_quality
+from .selection import choose_sampler, seed_spread, spread_record, summarise_quality
 from .training import evaluate
 
 __all__ = ["ConditionalResult", "analyse_conditional", "reconstructions_by_digit"]
@@ -59,7 +59,7 @@ def analyse_conditional(
     run: RunFolder, judge: DigitClassifier, reference: RealFeatures, test_set: MNISTTensors, *,
     temperatures: Sequence[float], n_judged: int, tuning_seed: int, seed: int, spread_seeds: Sequence[int],
     rule: Mapping[str, float], likelihood_images: int | None, eval_seed: int,
-    second_judge: nn.Module | None = None,
+    second_judge: nn.Module | None = None, choice_reference: RealFeatures | None = None,
 ) -> ConditionalResult:
     """Score the conditional VAE in ``run`` as the ex-post samplers are scored, and keep the results in ``run``.
 
@@ -67,6 +67,8 @@ def analyse_conditional(
     same keys as the main analysis where they mean the same). Its likelihood is the negative ELBO of x given its
     label on the first ``likelihood_images`` test digits (None: all): a number about another distribution than
     the unconditional model's, so no importance-weighted estimate is spent on it (100 s of the analysis on a CPU).
+    ``choice_reference``: the real digits the temperature is chosen against (the main run's validation digits);
+    ``reference`` scores what was chosen. None: ``reference`` does both (only for tests).
     """
     trained = run.load_trained()
     model = trained.model
@@ -74,9 +76,8 @@ def analyse_conditional(
         raise ValueError(f"'{run.shown}' holds an unconditional VAE; cvae_run_dir must name a run trained with "
                          "model_name='cvae'")
     sampler = ConditionalPriorSampler(model.z_dim)
-    comparison = compare_samplers(model, judge, [sampler], temperatures, n_judged, tuning_seed, reference,
-                                  second_judge=second_judge)
-    chosen = choose_operating_point(comparison, rule["min_digit_accuracy"], rule["min_mean_accuracy"])
+    comparison, chosen = choose_sampler(model, judge, [sampler], temperatures, n_judged, tuning_seed,
+                                        choice_reference or reference, rule, second_judge=second_judge)
     generated = generate_digits(model, sampler, n_judged, seed, float(chosen["temperature"]))
     quality = generation_quality(judge, generated, reference)
     spread = seed_spread(model, judge, sampler, float(chosen["temperature"]), n_judged, spread_seeds, reference)

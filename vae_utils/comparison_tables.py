@@ -4,14 +4,15 @@ judges' agreement, and the data-copying test. Used by notebook 04; nothing here 
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
 
-from .formatting import judged_accuracy, percent, signed
+from .formatting import judged_accuracy, mean_sd, percent, signed
 
-__all__ = ["agreement_table", "copying_table", "digit_comparison_table", "patience_table", "seed_generation_table",
-           "seed_report_table", "source_summary_table"]
+__all__ = ["agreement_table", "bootstrap_table", "conditional_runs_table", "copying_table", "digit_comparison_table",
+           "patience_table", "sampling_spread_table", "seed_generation_table", "seed_report_table",
+           "source_summary_table"]
 
 
 def _per_digit(quality: pd.DataFrame) -> pd.DataFrame:
@@ -159,3 +160,39 @@ def patience_table(seeds: Mapping[str, Any]) -> pd.DataFrame:
         "training seed": str(row["seed"]), "noise sd (nats)": f"{row['noise sd']:.3f}",
         "plateau epoch": str(row["plateau epoch"]), "longest wait before it (epochs)": str(row["patience to plateau"]),
     } for row in seeds["patience"]])
+
+
+def conditional_runs_table(conditionals: Sequence[Any]) -> pd.DataFrame:
+    """One row per training run of the conditional VAE (``baselines.ConditionalResult``): its chosen temperature,
+    judged accuracy with interval, worst digit and recall on the reporting seed."""
+    rows = []
+    for result in conditionals:
+        chosen = result.results["chosen"]
+        rows.append({"run": result.run, "T": f"{chosen['temperature']:g}", "judged accuracy": judged_accuracy(chosen),
+                     "worst digit": f"{int(chosen['worst_digit'])}: {percent(chosen['min_accuracy'])}",
+                     "recall": f"{chosen['recall']:.2f}"})
+    return pd.DataFrame(rows, columns=["run", "T", "judged accuracy", "worst digit", "recall"])
+
+
+def sampling_spread_table(spreads: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Each model's chosen setting over fresh sampling seeds (``selection.seed_spread``): mean ± sd of its judged
+    accuracy, worst digit and recall, and how many seeds."""
+    rows = [{"source": name, "seeds": str(len(spread)), "judged accuracy": mean_sd(spread["accuracy"], 2, 100, "%"),
+             "worst digit": mean_sd(spread["min_accuracy"], 1, 100, "%"), "recall": mean_sd(spread["recall"], 2)}
+            for name, spread in spreads.items() if len(spread)]
+    return pd.DataFrame(rows, columns=["source", "seeds", "judged accuracy", "worst digit", "recall"])
+
+
+_BOOTSTRAP_MEASURES = {"recall": ("recall", 2), "coverage": ("coverage", 2), "frechet": ("Fréchet distance", 1)}
+
+
+def bootstrap_table(bootstrap: Mapping[str, Mapping[str, Mapping[str, float]]]) -> pd.DataFrame:
+    """Each source's recall, coverage and Fréchet distance with the interval of ``uncertainty.bootstrap_quality``."""
+    rows = []
+    for name, measures in bootstrap.items():
+        row = {"source": name}
+        for key, (shown, digits) in _BOOTSTRAP_MEASURES.items():
+            value = measures[key]
+            row[shown] = f"{value['estimate']:.{digits}f} [{value['low']:.{digits}f}, {value['high']:.{digits}f}]"
+        rows.append(row)
+    return pd.DataFrame(rows)

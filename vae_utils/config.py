@@ -15,18 +15,21 @@ from typing import Any, Callable, ClassVar, Mapping, MutableMapping, Self
 from . import checks
 from .data import N_DIGITS, N_TEST_IMAGES, N_TRAIN_IMAGES
 from .model import MODELS
+from .run import RunFolder
 
 __all__ = [
-    "NOTEBOOK_CONFIGS", "STOPPING_RULES", "ComparisonsConfig", "DataConfig", "ExploreConfig", "LatentConfig",
-    "ModelSummaryConfig", "NotebookConfig", "TrainConfig", "TrainNotebookConfig", "check_parameters",
+    "NOTEBOOK_CONFIGS", "STOPPING_RULES", "ComparisonsConfig", "DataConfig", "ExploreConfig", "LabelBudgetConfig",
+    "LatentConfig", "ModelSummaryConfig", "NotebookConfig", "RUN_NEEDS", "TrainConfig", "TrainNotebookConfig",
+    "check_parameters", "check_run_folders",
 ]
 
 Rule = Callable[[str, Any], None]  # check(name, value): raises TypeError or ValueError naming ``name``
 
 
-def parameter(check: Rule, default: Any = MISSING) -> Any:
-    """A dataclass field that is a parameter, checked on creation by ``check(name, value)``."""
-    return field(default=default, metadata={"check": check})
+def parameter(check: Rule, default: Any = MISSING, runs: tuple[str, ...] = ()) -> Any:
+    """A dataclass field that is a parameter, checked on creation by ``check(name, value)``. ``runs``: for a
+    parameter naming run folders, what each must be (``RUN_NEEDS``), checked by ``check_run_folders``."""
+    return field(default=default, metadata={"check": check, "runs": runs})
 
 
 def check_fields(config: Any) -> None:
@@ -210,7 +213,7 @@ class LatentConfig(NotebookConfig):
     smoke_test: bool = parameter(BOOL)
     seed: int = parameter(SEED)
     data_dir: str | None = parameter(FOLDER)
-    run_dir: str = parameter(PATH)
+    run_dir: str = parameter(PATH, runs=("finished",))
     figures_dir: str | None = parameter(FOLDER)
     train_limit: int | None = parameter(partial(checks.check_int, low=N_DIGITS, high=N_TRAIN_IMAGES, optional=True))
     k_values: list[int] = parameter(partial(checks.check_int_list, low=N_DIGITS))
@@ -228,11 +231,12 @@ class LatentConfig(NotebookConfig):
     iw_images: int | None = parameter(partial(checks.check_int, low=1, high=N_TEST_IMAGES, optional=True))
     tsne_images: int = parameter(partial(checks.check_int, low=100, high=N_TEST_IMAGES))
     judge_epochs: int = parameter(COUNT)
-    judge_dir: str | None = parameter(FOLDER)
+    judge_dir: str | None = parameter(FOLDER, runs=("judges",))
     judge_min_accuracy: float | None = parameter(
         partial(checks.check_number, low=0, high=1, low_open=True, optional=True))
     eval_seed: int = parameter(SEED)
     second_judge_epochs: int = parameter(COUNT)
+    cluster_starts: int = parameter(partial(checks.check_int, low=2))  # k-means starts behind the k = 10 metrics
 
     def check_relations(self) -> None:
         """Cluster counts within the training images; figures from the judged samples; tuning apart from reporting."""
@@ -263,33 +267,67 @@ class ComparisonsConfig(NotebookConfig):
     seed: int = parameter(SEED)
     data_dir: str | None = parameter(FOLDER)
     figures_dir: str | None = parameter(FOLDER)
-    run_dir: str = parameter(PATH)
+    run_dir: str = parameter(PATH, runs=("finished", "unconditional", "analysed"))
     train_limit: int | None = parameter(partial(checks.check_int, low=N_DIGITS, high=N_TRAIN_IMAGES, optional=True))
-    comparison_run_dir: str | None = parameter(FOLDER)  # None: leave the course protocol out
-    seed_run_dirs: list[str] = parameter(checks.check_path_list)
-    cvae_run_dirs: list[str] = parameter(checks.check_path_list)
+    # None: leave the course protocol out
+    comparison_run_dir: str | None = parameter(FOLDER, runs=("finished", "unconditional", "analysed"))
+    seed_run_dirs: list[str] = parameter(checks.check_path_list,
+                                         runs=("finished", "unconditional", "analysed"))
+    cvae_run_dirs: list[str] = parameter(checks.check_path_list, runs=("finished", "conditional"))
     copying_cells: int = parameter(partial(checks.check_int, low=2))
+    bootstrap_rounds: int = parameter(partial(checks.check_int, low=10))  # random halves behind the intervals
     n_per_digit: int = parameter(COUNT)
     iw_images: int | None = parameter(partial(checks.check_int, low=1, high=N_TEST_IMAGES, optional=True))
     eval_seed: int = parameter(SEED)
 
 
+def _budget_list(name: str, value: Any) -> None:
+    """Notebook 06's budgets: a non-empty list of labels per digit, each an integer >= 1 or None (all labels), once."""
+    allowed = "a non-empty list of integers >= 1 or None (all labels), each once"
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f"{name} must be {allowed}, got {value!r} ({type(value).__name__})")
+    for item in value:
+        checks.check_int(name, item, low=1, optional=True)
+    if not value or len(set(value)) != len(value):
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class LabelBudgetConfig(NotebookConfig):
+    """Notebook 06: the clusters named from a budget of labelled images per digit, beside the per-digit Gaussian."""
+
+    notebook: ClassVar[str] = "06_label_budget"
+    smoke_test: bool = parameter(BOOL)
+    seed: int = parameter(SEED)  # k-means
+    data_dir: str | None = parameter(FOLDER)
+    figures_dir: str | None = parameter(FOLDER)
+    run_dir: str = parameter(PATH, runs=("finished", "unconditional", "analysed"))
+    train_limit: int | None = parameter(partial(checks.check_int, low=N_DIGITS, high=N_TRAIN_IMAGES, optional=True))
+    budgets: list[int | None] = parameter(_budget_list)  # labels per digit; None: all of them
+    subsets: int = parameter(COUNT)  # random labelled subsets per budget (seeds 0, 1, ...)
+    n_judged: int = parameter(partial(checks.check_int, low=7))  # PRDC's k = 5: 5 neighbours + itself + 1
+    # None: no conditional-VAE reference line
+    cvae_run_dir: str | None = parameter(FOLDER, runs=("finished", "conditional", "analysed"))
+    sampling_seed: int = parameter(SEED)  # the reported samples' seed (notebook 04's tuning seed chooses the rule)
+
+
 @dataclass(frozen=True)
 class ExploreConfig(NotebookConfig):
-    """Notebook 06: the interactive explorer."""
+    """Notebook 07: the interactive explorer."""
 
-    notebook: ClassVar[str] = "06_explore"
+    notebook: ClassVar[str] = "07_explore"
     smoke_test: bool = parameter(BOOL)
     seed: int = parameter(SEED)
     data_dir: str | None = parameter(FOLDER)
-    run_dir: str = parameter(PATH)
+    run_dir: str = parameter(PATH, runs=("finished", "analysed"))
     n_images: int = parameter(partial(checks.check_int, low=1, high=N_TEST_IMAGES))
-    cvae_run_dir: str | None = parameter(FOLDER)  # None: no conditional-VAE toggle
+    cvae_run_dir: str | None = parameter(FOLDER, runs=("finished", "conditional"))  # None: no conditional-VAE toggle
 
 
 NOTEBOOK_CONFIGS: dict[str, type[NotebookConfig]] = {
     config.notebook: config
-    for config in (DataConfig, ModelSummaryConfig, TrainNotebookConfig, LatentConfig, ComparisonsConfig, ExploreConfig)
+    for config in (DataConfig, ModelSummaryConfig, TrainNotebookConfig, LatentConfig, ComparisonsConfig,
+                   LabelBudgetConfig, ExploreConfig)
 }
 
 # Names IPython itself puts into a notebook's globals (besides private ones such as _i1): never parameters.
@@ -346,3 +384,38 @@ def check_parameters(notebook: str, namespace: MutableMapping[str, Any]) -> Note
     checked = config.from_parameters(namespace)
     namespace[CHECKED] = notebook
     return checked
+
+
+# What a run folder named by a parameter must be, and how to check it (each reads a small file of the folder).
+RUN_NEEDS: dict[str, tuple[Callable[[RunFolder], bool], str]] = {
+    "finished": (lambda run: run.finished,
+                 "a run whose training has finished (train it with notebooks/03_train.ipynb, or let it finish)"),
+    "analysed": (lambda run: run.has(RunFolder.LATENT_METRICS),
+                 "a run analysed by notebooks/04_latent_space.ipynb (make report analyses every finished run)"),
+    "conditional": (lambda run: run.read_metrics()["config"].get("model_name") == "cvae",
+                    "a conditional VAE's run (model_name='cvae')"),
+    "unconditional": (lambda run: run.read_metrics()["config"].get("model_name", "vae") == "vae",
+                      "a run of the unconditional VAE (model_name='vae')"),
+    "judges": (lambda run: run.has_judge() and run.has_judge(RunFolder.SECOND_JUDGE),
+               "a run folder holding both judges (the main run after notebook 04)"),
+}
+
+
+def check_run_folders(config: NotebookConfig) -> None:
+    """Every run folder a parameter names exists and is of the kind the notebook needs (finished, analysed,
+    conditional or not), checked in seconds before any heavy work; a refusal names the parameter, the folder and
+    what it must be."""
+    for item in fields(config):
+        needs = item.metadata.get("runs", ())
+        value = getattr(config, item.name)
+        folders = [] if value is None or not needs else value if isinstance(value, (list, tuple)) else [value]
+        for folder in folders:
+            run = RunFolder(folder)
+            if not run.path.is_dir():
+                raise FileNotFoundError(f"{item.name} names '{run.shown}', which does not exist: give the folder "
+                                        f"of {RUN_NEEDS[needs[0]][1]}")
+            for need in needs:
+                test, what = RUN_NEEDS[need]
+                if not test(run):
+                    raise ValueError(f"{item.name} names '{run.shown}', which is not {what}; "
+                                     f"{config.notebook} needs {what.split(' (')[0]} there")

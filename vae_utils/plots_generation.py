@@ -37,8 +37,8 @@ from .printsize import (
 from .selection import MIN_DIGIT_ACCURACY, MIN_MEAN_ACCURACY
 
 __all__ = [
-    "plot_generated_confusion", "plot_judged_accuracy", "plot_nearest_copies", "plot_rejected_samples",
-    "plot_side_by_side", "plot_tradeoff",
+    "plot_family_curves", "plot_generated_confusion", "plot_judged_accuracy", "plot_nearest_copies",
+    "plot_rejected_samples", "plot_side_by_side", "plot_tradeoff",
 ]
 
 
@@ -86,6 +86,28 @@ def plot_tradeoff(comparison: pd.DataFrame, chosen: pd.Series | None = None, zoo
     handles, labels = overview.get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=2, frameon=False,
                title=f"temperature T from {temperatures[0]:g} (left) to {temperatures[-1]:g} (right) on each curve")
+    figure_title(fig, title)
+    return fig
+
+
+def plot_family_curves(curves: pd.DataFrame, title: str) -> Figure:
+    """Judged accuracy against recall over temperature for each family and training seed (``comparisons.
+    family_curves``), with each point's 95% interval: two families compared where their curves overlap."""
+    fig, ax = subplots(3.6)
+    families = list(dict.fromkeys(curves["family"]))
+    for family, color in zip(families, (TRAIN_COLOR, TEST_COLOR, "dimgray")):
+        own = curves[curves["family"] == family]
+        for index, (seed, run) in enumerate(own.groupby("training_seed")):
+            run = run.sort_values("recall")
+            ax.errorbar(run["recall"], run["accuracy"],
+                        yerr=[run["accuracy"] - run["accuracy_low"], run["accuracy_high"] - run["accuracy"]],
+                        color=color, marker="o", markersize=3, linewidth=1, capsize=2, alpha=0.85,
+                        label=f"{family} ({own['training_seed'].nunique()} runs)" if index == 0 else None)
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))
+    ax.set_xlabel("recall (higher: more of the real digits' variety reached)")
+    ax.set_ylabel("mean judged accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left", frameon=False)
     figure_title(fig, title)
     return fig
 

@@ -170,13 +170,15 @@ class RunFolder:
     SAMPLERS = "samplers.pt"
     LATENT_METRICS = "latent_metrics.json"
     COMPARISONS = "comparisons.json"  # notebook 05's results beside the main analysis
+    LABEL_BUDGET = "label_budget.json"  # notebook 06's label-budget study of the main run
     GENERATED = "generated_digits.npz"
     LIKELIHOOD = "likelihood.json"  # the importance-weighted estimate of these weights, with what produced it
     EXECUTIONS = "executions.json"  # which executed notebooks are up to date, and by what key (reuse.py)
     # What each notebook writes here: its outputs, and the inputs of the notebooks after it.
     WRITTEN_BY = {"03_train": (WEIGHTS, HISTORY, METRICS),
                   "04_latent_space": (JUDGE, SECOND_JUDGE, SAMPLERS, LATENT_METRICS, GENERATED, LIKELIHOOD),
-                  "05_comparisons": (COMPARISONS,)}
+                  "05_comparisons": (COMPARISONS,),
+                  "06_label_budget": (LABEL_BUDGET,)}
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = project_path(path)
@@ -548,6 +550,14 @@ class RunFolder:
     def read_comparisons(self) -> dict[str, Any]:
         """Notebook 05's results, or a clear error naming the notebook that writes them."""
         return self._read_result(self.COMPARISONS, "notebooks/05_comparisons.ipynb")
+
+    def write_label_budget(self, results: Mapping[str, Any]) -> bool:
+        """Keep notebook 06's results (``label_budget.label_budget_results``); True when written."""
+        return self._write_result(self.LABEL_BUDGET, results)
+
+    def read_label_budget(self) -> dict[str, Any]:
+        """Notebook 06's results, or a clear error naming the notebook that writes them."""
+        return self._read_result(self.LABEL_BUDGET, "notebooks/06_label_budget.ipynb")
 
     def read_likelihood(self) -> dict[str, Any] | None:
         """The kept importance-weighted estimate with its key (``latent.kept_importance_weighted_nll``), or None

@@ -15,8 +15,8 @@ import pandas as pd
 
 from .run import RunFolder
 
-__all__ = ["SeedRun", "load_seed_runs", "log_band", "main_setting_on", "patience_needs", "seed_losses", "seed_results",
-           "seed_summary", "seed_table"]
+__all__ = ["fixed_epoch_losses", "load_seed_runs", "log_band", "main_setting_on", "patience_needs", "seed_losses",
+           "seed_results", "seed_summary", "seed_table", "SeedRun"]
 
 
 class SeedRun(NamedTuple):
@@ -162,3 +162,24 @@ def seed_results(runs: Sequence[SeedRun], main_chosen: Mapping[str, Any], log: p
         "log_band": log_band(runs, log) if len(runs) >= 2 else None,
         "patience": patience_needs(runs).to_dict(orient="records"),
     }
+
+
+def fixed_epoch_losses(runs: Sequence[SeedRun], step: int = 50) -> pd.DataFrame:
+    """Each run's test negative ELBO at the same epochs (every ``step``, from the test loss recorded every 10 epochs
+    for analysis only), beside its loss where patience stopped it and whether it was still improving then.
+
+    Patience stopped every run while its validation loss still fell, so part of the spread between runs is where
+    each stopped; at fixed epochs the runs are compared at equal training."""
+    recorded_to = [run.history.dropna(subset=["test_loss"])["epoch"].max() for run in runs]
+    common = int(min(0 if pd.isna(last) else last for last in recorded_to))  # 0: a run that recorded none
+    epochs = list(range(step, common + 1, step))
+    rows = []
+    for run in runs:
+        recorded = run.history.dropna(subset=["test_loss"]).set_index("epoch")["test_loss"]
+        row = {"run": run.folder, **{f"epoch {epoch}": float(recorded.get(epoch, np.nan)) for epoch in epochs}}
+        evidence = run.metrics.get("early_stopping", {})
+        row.update({"stopped at epoch": int(run.metrics["epochs_run"]),
+                    "test loss, selected weights": float(run.metrics["test"]["loss"]),
+                    "still improving": bool(evidence.get("still_improving", False))})
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -7,7 +7,7 @@ The rule is applied on a tuning seed; the reported samples come from another see
 from __future__ import annotations
 
 import warnings
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
@@ -15,14 +15,16 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from .data import MNISTTensors, train_val_split
 from .judge import DigitClassifier, RealFeatures, generation_quality, wilson_interval
 from .model import VAE
 from .sampling import Sampler, generate_digits
 from .second_judge import second_opinion
 
 __all__ = [
-    "MIN_DIGIT_ACCURACY", "MIN_MEAN_ACCURACY", "choose_operating_point", "compare_samplers", "latent_metrics",
-    "latent_results", "rule_margins", "seed_spread", "spread_record", "spread_summary", "summarise_quality",
+    "MIN_DIGIT_ACCURACY", "MIN_MEAN_ACCURACY", "choice_and_report_sets", "ChoiceSets", "choose_operating_point",
+    "choose_sampler", "compare_samplers", "latent_metrics", "latent_results", "rule_margins", "seed_spread",
+    "spread_record", "spread_summary", "summarise_quality",
 ]
 
 # The rule's targets (notebook 04's defaults): every digit judged at least 97% correct, and the mean 98.5%.
@@ -99,6 +101,51 @@ def choose_operating_point(
             "temperatures or more clusters.", stacklevel=2)
         return pd.concat([closest, pd.Series({"meets_rule": False})])
     return pd.concat([eligible.loc[eligible["recall"].idxmax()], pd.Series({"meets_rule": True})])
+
+
+class ChoiceSets(NamedTuple):
+    """Which images a run's choices read and which its reported numbers read: never the same ones.
+
+    ``fit``: the images the latent space is clustered and named on (the run's own training images); ``choice``: the
+    real reference of every choice (sampler, temperature, mixture size); ``report``: the real reference of every
+    number reported after the choice. ``choice_name`` and ``report_name`` say which set each is, for captions."""
+
+    fit: MNISTTensors
+    choice: MNISTTensors
+    report: MNISTTensors
+    choice_name: str
+    report_name: str
+
+
+def choice_and_report_sets(train_set: MNISTTensors, test_set: MNISTTensors, val_size: int, split_seed: int
+                           ) -> ChoiceSets:
+    """The run's held-out validation images choose and the test images report (scikit-learn's model selection).
+
+    A run trained on all training images (``val_size`` 0, the course report's protocol) has no validation images:
+    its choices read one half of the test digits and its reported numbers the other half (a fixed split by
+    ``split_seed``), so that no image both chooses and reports."""
+    fit, validation = train_val_split(train_set, val_size, split_seed)
+    if validation is not None:
+        return ChoiceSets(fit, validation, test_set, f"the {len(validation.images):,} validation digits",
+                          f"the {len(test_set.images):,} test digits")
+    order = torch.randperm(len(test_set.images), generator=torch.Generator().manual_seed(split_seed))
+    half = len(order) // 2
+    first, second = order[:half], order[half:]
+    return ChoiceSets(fit, MNISTTensors(test_set.images[first], test_set.labels[first]),
+                      MNISTTensors(test_set.images[second], test_set.labels[second]),
+                      f"one half of the test digits ({half:,})", f"the other half ({len(second):,})")
+
+
+def choose_sampler(
+    model: VAE, judge: DigitClassifier, samplers: Sequence[Sampler], temperatures: Sequence[float],
+    n_per_digit: int, tuning_seed: int, choice_reference: RealFeatures, rule: Mapping[str, float],
+    second_judge: nn.Module | None = None,
+) -> tuple[pd.DataFrame, pd.Series]:
+    """Every sampler at every temperature scored against ``choice_reference`` on the tuning seed, and the rule's
+    choice among them: the whole choice, which reads no image of the reported set."""
+    comparison = compare_samplers(model, judge, samplers, temperatures, n_per_digit, tuning_seed, choice_reference,
+                                  second_judge=second_judge)
+    return comparison, choose_operating_point(comparison, rule["min_digit_accuracy"], rule["min_mean_accuracy"])
 
 
 def seed_spread(
@@ -208,11 +255,13 @@ def latent_results(
     rule: Mapping[str, Any], comparison: pd.DataFrame, chosen: pd.Series, quality: pd.DataFrame,
     prior_quality: pd.DataFrame, real_quality: pd.DataFrame, recon_quality: pd.DataFrame, n_judged: int,
     elbo: Mapping[str, float], iw_nll: float, iw_samples: int, likelihood_images: int, active_units: int,
-    seed_spread: pd.DataFrame, second_judge: Any, generated: torch.Tensor,
+    seed_spread: pd.DataFrame, second_judge: Any, generated: torch.Tensor, clustering_starts: pd.DataFrame,
+    mixture_scores: pd.DataFrame, n_mixture: int,
 ) -> dict[str, Any]:
     """Notebook 04's results as ``latent_metrics.json`` holds them: ``latent_metrics`` with the run's training
     state, the judge's interval, the reconstructions' reference and the second judge's facts and verdict on the
-    chosen sampler's digits (``second_judge``: a ``second_judge.SecondJudge``)."""
+    chosen sampler's digits (``second_judge``: a ``second_judge.SecondJudge``), the k = 10 metrics over k-means
+    starts (``uncertainty.clustering_starts_summary``) and the per-digit mixture's size chosen on validation codes."""
     return latent_metrics(
         model_info={"epoch": model_state.epoch, "best_epoch": model_state.best_epoch,
                     "stop_reason": model_state.stop_reason, "wall_seconds": model_state.wall_seconds},
@@ -223,5 +272,8 @@ def latent_results(
         extras={"reconstructions": summarise_quality(recon_quality),
                 "second_judge": {"test_accuracy": second_judge.test_accuracy, "test_images": second_judge.test_images,
                                  "epochs": second_judge.epochs, "seed": second_judge.seed},
-                "chosen_second_judge": second_opinion(second_judge.model, generated)},
+                "chosen_second_judge": second_opinion(second_judge.model, generated),
+                "clustering_k10_starts": clustering_starts.to_dict(orient="records"),
+                "per_digit_mixture": {"components": int(n_mixture),
+                                      "scores": mixture_scores.to_dict(orient="records")}},
     )
