@@ -251,28 +251,29 @@ def latent_metrics(
 
 
 def latent_results(
-    *, model_state: Any, clustering_k10: Mapping[str, Any], k_sweep: pd.DataFrame, reference: RealFeatures,
-    rule: Mapping[str, Any], comparison: pd.DataFrame, chosen: pd.Series, quality: pd.DataFrame,
-    prior_quality: pd.DataFrame, real_quality: pd.DataFrame, recon_quality: pd.DataFrame, n_judged: int,
-    elbo: Mapping[str, float], iw_nll: float, iw_samples: int, likelihood_images: int, active_units: int,
-    seed_spread: pd.DataFrame, second_judge: Any, generated: torch.Tensor, clustering_starts: pd.DataFrame,
-    mixture_scores: pd.DataFrame, n_mixture: int,
+    *, model_state: Any, clustering_k10: Mapping[str, Any], clustering_starts: pd.DataFrame, k_sweep: pd.DataFrame,
+    judges: Any, rule: Mapping[str, Any], comparison: pd.DataFrame, chosen: pd.Series, digits: Any, references: Any,
+    n_judged: int, elbo: Mapping[str, float], iw_nll: float, iw_samples: int, likelihood_images: int,
+    active_units: int, seed_spread: pd.DataFrame, mixture_scores: pd.DataFrame, n_mixture: int,
 ) -> dict[str, Any]:
     """Notebook 04's results as ``latent_metrics.json`` holds them: ``latent_metrics`` with the run's training
-    state, the judge's interval, the reconstructions' reference and the second judge's facts and verdict on the
-    chosen sampler's digits (``second_judge``: a ``second_judge.SecondJudge``), the k = 10 metrics over k-means
-    starts (``uncertainty.clustering_starts_summary``) and the per-digit mixture's size chosen on validation codes."""
+    state, the judge's interval on the test digits, the reconstructions' reference, the second judge's facts and its
+    verdict on the chosen digits (``judges``: ``generation.Judges``; ``digits``: ``generation.ChosenDigits``;
+    ``references``: ``generation.References``), the k = 10 metrics over k-means starts
+    (``uncertainty.clustering_starts_summary``) and the per-digit mixture's size chosen on the choice set."""
+    second = judges.second
     return latent_metrics(
         model_info={"epoch": model_state.epoch, "best_epoch": model_state.best_epoch,
                     "stop_reason": model_state.stop_reason, "wall_seconds": model_state.wall_seconds},
-        clustering_k10=clustering_k10, k_sweep=k_sweep, judge_accuracy=reference.accuracy, rule=rule,
-        comparison=comparison, chosen=chosen, quality=quality, prior_quality=prior_quality, real_quality=real_quality,
-        n_judged=n_judged, elbo=elbo, iw_nll=iw_nll, iw_samples=iw_samples, likelihood_images=likelihood_images,
-        active_units=active_units, judge_images=reference.n_images, seed_spread=seed_spread,
-        extras={"reconstructions": summarise_quality(recon_quality),
-                "second_judge": {"test_accuracy": second_judge.test_accuracy, "test_images": second_judge.test_images,
-                                 "epochs": second_judge.epochs, "seed": second_judge.seed},
-                "chosen_second_judge": second_opinion(second_judge.model, generated),
+        clustering_k10=clustering_k10, k_sweep=k_sweep, judge_accuracy=judges.test_reference.accuracy, rule=rule,
+        comparison=comparison, chosen=chosen, quality=digits.quality, prior_quality=digits.prior_quality,
+        real_quality=references.real_quality, n_judged=n_judged, elbo=elbo, iw_nll=iw_nll, iw_samples=iw_samples,
+        likelihood_images=likelihood_images, active_units=active_units,
+        judge_images=judges.test_reference.n_images, seed_spread=seed_spread,
+        extras={"reconstructions": summarise_quality(references.recon_quality),
+                "second_judge": {"test_accuracy": second.test_accuracy, "test_images": second.test_images,
+                                 "epochs": second.epochs, "seed": second.seed},
+                "chosen_second_judge": second_opinion(second.model, digits.generated),
                 "clustering_k10_starts": clustering_starts.to_dict(orient="records"),
                 "per_digit_mixture": {"components": int(n_mixture),
                                       "scores": mixture_scores.to_dict(orient="records")}},
