@@ -43,7 +43,7 @@ pdf-tools:
 
 # The paper: report/paper.md with its values from the run folders, the figures and the notebooks' tables.
 pdf: venv pdf-tools
-	$(PY) scripts/build_report.py --paper report/paper.md --references report/references.md \
+	$(PY) scripts/build_report.py --paper report/paper.md --references report/references.bib \
 		--notebooks $(addprefix report/,$(addsuffix .ipynb,$(NOTEBOOKS))) --output report/report.pdf \
 		--main-run $(RUN_DIR)
 

@@ -22,6 +22,7 @@ from vae_utils.judge import wilson_interval
 from vae_utils.model import VAE, ConditionalVAE, count_parameters
 from vae_utils.run import RunFolder
 from vae_utils.seeds import load_seed_runs
+from vae_utils.tables import key_rows
 
 __all__ = ["labels_digit_by_digit", "main_results", "paper_values", "plain_hardware"]
 
@@ -307,13 +308,71 @@ def _cvae_values(run: RunFolder, main_latent: Mapping[str, Any]) -> dict[str, An
             "cvae_elbo": nats(latent["test_negative_elbo"])}
 
 
+def _budget_word(budget: Any) -> str:
+    """A label budget in words: '100 labels per digit', or 'all labels' (None: no budget short of all was enough)."""
+    return "all labels" if budget in (None, "all") else f"{count(budget)} labels per digit"
+
+
+def _fair_values(run: RunFolder) -> dict[str, Any]:
+    """The fair comparison: which digits choose and which report, the same-label baselines' best settings, the
+    clusters over k-means starts, the copying control, the matched-recall comparison and the label budget."""
+    latent = main_results(run)
+    rule = latent["rule"]
+    values: dict[str, Any] = {"choice_set": rule.get("choice_set", "the validation digits"),
+                              "report_set": rule.get("report_set", "the test digits")}
+    comparison = pd.DataFrame(latent["sampler_comparison"])
+    best = key_rows(comparison, rule["min_digit_accuracy"], rule["min_mean_accuracy"]).set_index("sampler")
+    mixture = latent.get("per_digit_mixture", {}).get("components")
+    names = {"gaussian": "per-digit Gaussian", "labelled_mixture": f"per-digit mixture {mixture}"}
+    for key, name in names.items():
+        if name in best.index:
+            row = best.loc[name]
+            values.update({f"{key}_name": name, f"{key}_accuracy": percent(row["accuracy"]),
+                           f"{key}_recall": f"{row['recall']:.2f}", f"{key}_temperature": f"{row['temperature']:g}",
+                           f"{key}_meets_rule": row.get("meets rule") == "yes"})
+    values["labelled_mixture_components"] = str(mixture)
+    values["chosen_is_labelled_baseline"] = latent["chosen"]["sampler"] in names.values()
+    for row in latent.get("clustering_k10_starts", []):
+        if row.get("metric") == "purity" and row.get("split") == "test":
+            values.update(purity_starts_mean=percent(row["mean"]), purity_starts_sd=f"{100 * row['sd']:.1f}",
+                          purity_starts=count_word(int(row["starts"])))
+    for row in latent.get("data_copying", []):
+        if row["generated"] == "copying control":
+            key = "judge_features" if row["space"] != "pixels" else "pixels"
+            where = "real" if row["reference"].startswith("real") else "recon"
+            values[f"control_ct_{key}_{where}"] = signed(row["statistic"], 1)
+    matched = pd.DataFrame(latent.get("matched_recall", []))
+    values["matched_pairs"] = count_word(int(matched["training_seed"].nunique())) if len(matched) else "no"
+    if len(matched):
+        differences = matched.groupby("training_seed")["difference"].mean()
+        values["matched_difference"] = signed(100 * differences.mean(), 1)
+        values["matched_recalls"] = f"{matched['recall'].min():.2f} to {matched['recall'].max():.2f}"
+    chosen_interval = latent.get("bootstrap", {}).get("ex-post sampler", {}).get("recall")
+    if chosen_interval:
+        values["chosen_recall_interval"] = f"[{chosen_interval['low']:.2f}, {chosen_interval['high']:.2f}]"
+    budget = run.read_label_budget() if run.has(RunFolder.LABEL_BUDGET) else None
+    values["budget_done"] = budget is not None
+    if budget is not None:
+        enough = budget["smallest_sufficient_budget"]
+        values.update(budget_kmeans=_budget_word(enough["k-means"]["budget"]),
+                      budget_kmeans_all=percent(enough["k-means"]["all_labels_accuracy"]),
+                      budget_gaussian=_budget_word(enough["per-digit Gaussian"]["budget"]),
+                      budget_rule=budget["naming_rule"]["chosen"].replace("_", " "),
+                      budget_k=str(budget["clusters"]["k"]))
+        one = next((row for row in budget["summary"] if row["family"] == "k-means" and row["budget"] == 1), None)
+        if one is not None:
+            values.update(budget_one_accuracy=percent(one["accuracy_mean"]),
+                          budget_one_worst=percent(one["min_accuracy_mean"]))
+    return values
+
+
 def paper_values(main_dir: str | os.PathLike, protocol_dir: str | os.PathLike | None,
                  seed_dirs: Sequence[str | os.PathLike], cvae_dir: str | os.PathLike | None,
                  commit: str = "unknown") -> dict[str, Any]:
     """Every value the paper names, from the main run, the course-protocol run, the other seeds and the conditional
     VAE (a run that has not finished contributes only its ``*_done`` flag, so the text can say it is pending)."""
     main = RunFolder(main_dir)
-    values = {"commit": commit, **_main_values(main), **_seed_values(main, seed_dirs)}
+    values = {"commit": commit, **_main_values(main), **_seed_values(main, seed_dirs), **_fair_values(main)}
     values.update(_protocol_values(RunFolder(protocol_dir), main_results(main)) if protocol_dir
                   else {"protocol_done": False})
     values.update(_cvae_values(RunFolder(cvae_dir), main_results(main)) if cvae_dir

@@ -13,8 +13,15 @@ and tables (the notebooks). What ``paper.md`` may hold besides Markdown with ``$
   caption (``vae_utils.show_table`` keeps the table's cells in its output's metadata).
 * ``@fig:name``, ``@tbl:name``, ``@eq:name``: "Figure n", "Table n", "(n)"; ``\\begin{equation} ... \\label{eq:name}``
   for a numbered equation.
+* ``[@key]``, ``[@key; @other]``, ``@key``: a citation of the entry ``key`` of the BibTeX file (``--references``,
+  ``report/references.bib``), set by pandoc's citeproc in Chicago author-date style ("(Kingma and Welling 2014)",
+  "Kingma and Welling (2014)"). A key with no entry stops the build and is named. ``# References {-}`` is where
+  citeproc's list of the cited works goes (without the heading, the list ends the body).
 * ``# Abstract {-}`` goes under the title; ``# Appendix {-}`` starts the appendix (its sections lettered), which
   follows the references.
+
+A rebuild from the same sources gives the same PDF, byte for byte: the PDF's dates and the date under the title are
+those of the results' last commit (``SOURCE_DATE_EPOCH``), not the clock's.
 
 The PDF is written atomically; so is ``report.ipynb`` beside it, the document nbconvert rendered.
 """
@@ -23,13 +30,16 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import datetime as dt
+import json
+import os
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import jinja2
 import nbformat
@@ -45,6 +55,14 @@ from vae_utils.paths import write_bytes  # noqa: E402  (the project's one atomic
 TEMPLATE_DIR = REPO_ROOT / "report" / "template"
 INSTALL_HINT = "bash scripts/install_pdf_tools.sh"
 DEFAULT_TITLE = "A convolutional VAE for MNIST"
+# The citation style: Chicago Manual of Style 17th edition (author-date), the CSL file pandoc itself ships as its
+# default (/usr/share/pandoc/data/default.csl), kept here so that every pandoc sets the references alike.
+CSL_STYLE = TEMPLATE_DIR / "chicago-author-date.csl"
+# The results the paper reports: their last commit dates the PDF (its metadata and the date under the title).
+RESULT_PATHS = ("models", "runs", "report/*.ipynb")
+# A copy without git history (an unpacked archive) is dated 1 January 1970 00:00 UTC, the reproducible-builds
+# convention for "no date known": the same bytes on every build, and a date nobody takes for a real one.
+FALLBACK_SOURCE_DATE_EPOCH = 0
 REPORT_NOTEBOOKS = [REPO_ROOT / "report" / f"{name}.ipynb" for name in
                     ("01_data_exploration", "02_model_summary", "03_train", "04_latent_space")]
 
@@ -53,6 +71,15 @@ TABLE_LINE = re.compile(r"^: (?P<caption>.+?)\s*\{#(?P<label>tbl:[\w-]+)\}\s*$")
 HEADING = re.compile(r"^#\s+(?P<title>.+?)\s*(\{-\})?\s*$")
 CROSS_REFERENCE = re.compile(r"@(fig|tbl|eq):([A-Za-z0-9][\w-]*)")
 REFERENCE_COMMANDS = {"fig": "figref", "tbl": "tabref", "eq": "eqref"}
+# Pandoc's citations: a key begins with a letter, digit or _ and may hold internal punctuation (:.#$%&-+?<>~/).
+# ``[see @a, p. 3; -@b]`` is a bracketed citation; ``@a`` or ``@a [p. 3]`` a textual one ("Author (year)"). An @ after
+# a letter or digit is an e-mail address, and ``@fig:``, ``@tbl:``, ``@eq:`` are cross-references, not citations.
+CITATION_KEY = r"\w(?:[\w:.#$%&+?<>~/-]*\w)?"
+CITATION_ITEM = re.compile(rf"(?<![\w@])-?@({CITATION_KEY})")
+BRACKETED_CITATION = re.compile(rf"\[[^\[\]]*(?<![\w@])-?@{CITATION_KEY}[^\[\]]*\](?![(\[{{])")
+TEXTUAL_CITATION = re.compile(rf"(?<![\w@\[-])@({CITATION_KEY})(?: \[[^\[\]@]*\])?")
+CROSS_REFERENCE_PREFIXES = ("fig:", "tbl:", "eq:")
+CODE = re.compile(r"^```.*?^```|`[^`\n]+`", re.DOTALL | re.MULTILINE)  # fenced blocks and inline code: no citations
 
 
 class ReportBuildError(RuntimeError):
@@ -100,6 +127,84 @@ def fill_values(text: str, values: Mapping[str, Any], source: str = "report/pape
                                "vae_utils.paper_values or correct the name") from error
     except jinja2.TemplateSyntaxError as error:
         raise ReportBuildError(f"{source}, line {error.lineno}: {error.message}") from error
+
+
+def find_citations(text: str) -> list[tuple[int, int, list[str]]]:
+    """Every citation in Markdown text, in order: (start, end, its keys); not in code, not a cross-reference."""
+    code = [match.span() for match in CODE.finditer(text)]
+
+    def free(start: int, end: int, taken: Sequence[tuple[int, int]]) -> bool:
+        return not any(start < other_end and other_start < end for other_start, other_end in taken)
+
+    found = []
+    for match in BRACKETED_CITATION.finditer(text):
+        keys = [key for key in CITATION_ITEM.findall(match.group(0)) if not key.startswith(CROSS_REFERENCE_PREFIXES)]
+        if keys and free(*match.span(), code):
+            found.append((*match.span(), keys))
+    taken = code + [(start, end) for start, end, _ in found]
+    for match in TEXTUAL_CITATION.finditer(text):
+        if not match.group(1).startswith(CROSS_REFERENCE_PREFIXES) and free(*match.span(), taken):
+            found.append((*match.span(), [match.group(1)]))
+    return sorted(found)
+
+
+def cited_keys(text: str) -> list[str]:
+    """The keys a Markdown text cites, each once, in the order of first citation."""
+    return list(dict.fromkeys(key for _, _, keys in find_citations(text) for key in keys))
+
+
+def run_pandoc(args: Sequence[str], text: str = "") -> str:
+    """pandoc's output for ``text`` on stdin; its complaint (a malformed BibTeX file, ...) as a ReportBuildError."""
+    result = subprocess.run(["pandoc", *args], input=text, capture_output=True, text=True, encoding="utf-8")
+    if result.returncode != 0:
+        raise ReportBuildError(f"pandoc {' '.join(args)} failed:\n{result.stderr.strip()}")
+    return result.stdout
+
+
+def bibliography_keys(bibliography: Path) -> list[str]:
+    """The keys of a BibTeX file's entries, in the file's order, as pandoc (and so citeproc) reads them."""
+    if not bibliography.is_file():
+        raise ReportBuildError(f"bibliography not found: {bibliography}")
+    return [entry["id"] for entry in json.loads(run_pandoc(["-f", "bibtex", "-t", "csljson", str(bibliography)]))]
+
+
+def resolve_citations(texts: Sequence[str], bibliography: Path | None, source: str = "report/paper.md"
+                      ) -> tuple[list[str], str]:
+    """The texts with each citation set as citeproc sets it in Chicago author-date ("(Kingma and Welling 2014)",
+    "Kingma and Welling (2014)"), and the list of the works cited, as LaTeX (citeproc's ``CSLReferences``, which the
+    template sets with a hanging indent); ``""`` when nothing is cited.
+
+    All citations go through one citeproc run, so that two works of one author and year are told apart alike
+    everywhere. A key the BibTeX file has no entry for stops the build, named."""
+    found = [find_citations(text) for text in texts]
+    keys = list(dict.fromkeys(key for citations in found for _, _, cited in citations for key in cited))
+    if not keys:
+        return list(texts), ""
+    if bibliography is None:
+        raise ReportBuildError(f"{source} cites {', '.join('@' + key for key in keys)} but no BibTeX file was "
+                               "given: pass --references report/references.bib")
+    known = set(bibliography_keys(bibliography))
+    missing = [key for key in keys if key not in known]
+    if missing:
+        raise ReportBuildError(f"{source} cites {', '.join('@' + key for key in missing)}, which {bibliography} has "
+                               "no entry for: add the entry or correct the key")
+    sources = [text[start:end] for text, citations in zip(texts, found) for start, end, _ in citations]
+    document = "".join(f"CITATION{index} {citation}\n\n" for index, citation in enumerate(sources))
+    document += "::: {#refs}\n:::\n"
+    arguments = ["--citeproc", f"--bibliography={bibliography}", f"--csl={CSL_STYLE}", "-f", "markdown",
+                 "--wrap=none"]
+    rendered = dict(re.findall(r"^CITATION(\d+) (.*)$", run_pandoc([*arguments, "-t", "markdown-citations"],
+                                                                      document), re.MULTILINE))
+    latex = run_pandoc([*arguments, "-t", "latex"], document)
+    references = latex[latex.index("\\begin{CSLReferences}"):].strip()
+    replaced, index = [], 0
+    for text, citations in zip(texts, found):
+        pieces, position = [], 0
+        for start, end, _ in citations:
+            pieces += [text[position:start], rendered[str(index)]]
+            position, index = end, index + 1
+        replaced.append("".join(pieces) + text[position:])
+    return replaced, references
 
 
 def harvest_tables(notebooks: Sequence[NotebookNode]) -> dict[str, dict[str, Any]]:
@@ -151,17 +256,26 @@ def table_cell(caption: str, label: str, tables: Mapping[str, Mapping[str, Any]]
     return nbformat.v4.new_raw_cell(latex, metadata={"raw_mimetype": "text/latex"})
 
 
+def printed_date(epoch: int) -> str:
+    """The date under the title, "7 December 2026", of a SOURCE_DATE_EPOCH (UTC)."""
+    day = dt.datetime.fromtimestamp(epoch, dt.timezone.utc)
+    return f"{day.day} {day:%B %Y}"
+
+
 def paper_notebook(text: str, meta: Mapping[str, str], tables: Mapping[str, Mapping[str, Any]], references: str,
-                   figures_dir: Path = REPO_ROOT / "figures") -> NotebookNode:
-    """The filled-in paper as a notebook nbconvert can render: markdown cells, figure outputs and raw LaTeX tables,
-    the abstract in the metadata, the references before the appendix."""
+                   figures_dir: Path = REPO_ROOT / "figures", epoch: int = FALLBACK_SOURCE_DATE_EPOCH) -> NotebookNode:
+    """The filled-in paper, its citations set, as a notebook nbconvert can render: markdown cells, figure outputs and
+    raw LaTeX tables, the abstract in the metadata. ``references`` is the list of works cited as LaTeX
+    (``resolve_citations``): it goes under the paper's ``# References {-}`` heading, or under one of its own before
+    the appendix. The date under the title is the front matter's ``date``, else that of ``epoch``."""
     document = nbformat.v4.new_notebook()
     document.metadata["title"] = meta.get("title", DEFAULT_TITLE)
     document.metadata["authors"] = [{"name": meta["author"]}] if meta.get("author") else []
     if meta.get("original"):
         document.metadata["original_latex"] = markdown_to_latex(meta["original"])
-    today = dt.date.today()
-    document.metadata["date"] = meta.get("date") or f"{today.day} {today:%B %Y}"
+    document.metadata["date"] = meta.get("date") or printed_date(epoch)
+    reference_list = nbformat.v4.new_raw_cell(references.strip(), metadata={"raw_mimetype": "text/latex"})
+    placed = not references.strip()
     cells: list[NotebookNode] = []
     appendix: list[NotebookNode] = []
     target, section, lines = cells, "", []
@@ -185,6 +299,11 @@ def paper_notebook(text: str, meta: Mapping[str, str], tables: Mapping[str, Mapp
         if heading and section == "abstract":
             flush()
             section = "body"
+        if heading and heading.group("title").lower() == "references" and not placed:
+            flush()
+            target.extend([nbformat.v4.new_markdown_cell(line + "\n"), reference_list])
+            placed = True
+            continue
         if figure:
             flush()
             target.append(figure_cell(figure["caption"], figure["path"], figure["label"], figures_dir))
@@ -195,8 +314,8 @@ def paper_notebook(text: str, meta: Mapping[str, str], tables: Mapping[str, Mapp
         else:
             lines.append(line)
     flush()
-    if references.strip():
-        cells.append(nbformat.v4.new_markdown_cell(link_references(references.strip()) + "\n"))
+    if not placed:
+        cells.extend([nbformat.v4.new_markdown_cell("# References {-}\n"), reference_list])
     if appendix:
         cells.append(nbformat.v4.new_raw_cell("\\appendix", metadata={"raw_mimetype": "text/latex"}))
         cells.extend(appendix)
@@ -231,7 +350,7 @@ def make_exporter(latex_only: bool = False) -> Any:
 
     class ReportPDFExporter(PDFExporter):
         def run_bib(self, filename: str, raise_on_failure: bool = False) -> bool:  # noqa: ARG002
-            return False  # references are a plain list (report/references.md): no bibtex run
+            return False  # citeproc set the references before LaTeX (resolve_citations): no bibtex run
 
     config = Config()
     config.TemplateExporter.exclude_input = True
@@ -245,13 +364,47 @@ def make_exporter(latex_only: bool = False) -> Any:
     return exporter
 
 
-def render_pdf(nb: NotebookNode, output: Path) -> bytes:
-    """PDF bytes of the paper; on a LaTeX error the source goes to report/build/ and the errors are shown."""
+def source_date_epoch() -> int:
+    """When the results were made, in seconds since 1970 (UTC): ``$SOURCE_DATE_EPOCH`` when set (the reproducible-builds
+    convention), else the time of the last commit of the results (``RESULT_PATHS``: the run folders and the executed
+    notebooks), else ``FALLBACK_SOURCE_DATE_EPOCH`` (no git, or no commit of them). Never the clock: a rebuild from
+    the same commit gives the same PDF."""
+    if os.environ.get("SOURCE_DATE_EPOCH", "").strip().isdigit():
+        return int(os.environ["SOURCE_DATE_EPOCH"])
+    try:
+        stamp = subprocess.run(["git", "log", "-1", "--format=%ct", "--", *RESULT_PATHS], cwd=REPO_ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return FALLBACK_SOURCE_DATE_EPOCH
+    return int(stamp) if stamp.isdigit() else FALLBACK_SOURCE_DATE_EPOCH
+
+
+@contextlib.contextmanager
+def dated_environment(epoch: int) -> Iterator[None]:
+    """xelatex and xdvipdfmx run with ``SOURCE_DATE_EPOCH`` (the PDF's /CreationDate and /ModDate, and the /ID and
+    font subset tags derived from it) and ``FORCE_SOURCE_DATE=1`` (TeX's \\today and \\time): no clock reaches the
+    PDF. The variables are restored afterwards."""
+    saved = {name: os.environ.get(name) for name in ("SOURCE_DATE_EPOCH", "FORCE_SOURCE_DATE")}
+    os.environ.update(SOURCE_DATE_EPOCH=str(epoch), FORCE_SOURCE_DATE="1")
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def render_pdf(nb: NotebookNode, output: Path, epoch: int = FALLBACK_SOURCE_DATE_EPOCH) -> bytes:
+    """PDF bytes of the paper, dated ``epoch`` throughout; on a LaTeX error the source goes to report/build/ and the
+    errors are shown."""
     from nbconvert.exporters.pdf import LatexFailed
 
     resources = {"metadata": {"name": "report", "path": str(output.parent.resolve())}}
     try:
-        return make_exporter().from_notebook_node(nb, resources=dict(resources))[0]
+        with dated_environment(epoch):
+            return make_exporter().from_notebook_node(nb, resources=dict(resources))[0]
     except LatexFailed as error:
         tex = output.parent / "build" / "report.tex"
         write_bytes(tex, make_exporter(latex_only=True).from_notebook_node(nb, resources=dict(resources))[0]
@@ -282,14 +435,25 @@ def source_commit() -> str:
 
 
 def build(paper: Path, notebooks: Sequence[Path], references: Path | None, output: Path,
-          values: Mapping[str, Any], figures_dir: Path = REPO_ROOT / "figures") -> NotebookNode:
-    """Fill in, assemble and render the paper; ``report.ipynb`` and the PDF appear only when complete."""
+          values: Mapping[str, Any], figures_dir: Path = REPO_ROOT / "figures", epoch: int | None = None
+          ) -> NotebookNode:
+    """Fill in, cite, assemble and render the paper; ``report.ipynb`` and the PDF appear only when complete.
+
+    ``references``: the BibTeX file the citations name (None: the paper cites nothing). ``epoch``: the date the PDF
+    carries (default: ``source_date_epoch()``)."""
+    if references is not None and references.suffix != ".bib":
+        raise ReportBuildError(f"--references {references}: the references are a BibTeX file (report/references.bib)"
+                               ", set by citeproc; a hand-written list is no longer read")
+    epoch = source_date_epoch() if epoch is None else epoch
     meta, text = split_front_matter(read_text(paper))
     filled = fill_values(text, values, str(paper))
+    (filled, original), reference_list = resolve_citations([filled, meta.get("original", "")], references,
+                                                           str(paper))
+    meta = {**meta, "original": original} if original else meta
     tables = harvest_tables([read_notebook(path) for path in notebooks])
-    document = paper_notebook(filled, meta, tables, read_text(references), figures_dir)
+    document = paper_notebook(filled, meta, tables, reference_list, figures_dir, epoch)
     write_bytes(output.with_suffix(".ipynb"), nbformat.writes(document).encode("utf-8"))
-    write_bytes(output, render_pdf(document, output))
+    write_bytes(output, render_pdf(document, output, epoch))
     return document
 
 
@@ -299,7 +463,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--paper", type=Path, default=REPO_ROOT / "report" / "paper.md")
     parser.add_argument("--notebooks", nargs="+", type=Path, default=REPORT_NOTEBOOKS,
                         help="executed notebooks whose labelled tables the paper places")
-    parser.add_argument("--references", type=Path, default=REPO_ROOT / "report" / "references.md")
+    parser.add_argument("--references", type=Path, default=REPO_ROOT / "report" / "references.bib",
+                        help="BibTeX file of the works the paper cites")
     parser.add_argument("--output", type=Path, default=REPO_ROOT / "report" / "report.pdf", help="PDF to write")
     parser.add_argument("--main-run", default=vu.MAIN_RUN_DIR)
     parser.add_argument("--protocol-run", default="runs/course_protocol")

@@ -62,7 +62,8 @@ def chromium() -> Path:
 
 
 def write_tiny_run(run_dir: Path) -> None:
-    """A run folder the explorer can open in seconds: untrained VAE and judge, one unit Gaussian per digit."""
+    """A run folder the explorer can open in seconds: untrained VAE and judge, one unit Gaussian per digit, marked
+    finished and analysed as the explorer's door check asks (its results files hold nothing the explorer reads)."""
     torch.manual_seed(0)
     model = vu.VAE(z_dim=15).eval()
     with torch.no_grad():  # untrained outputs sit near 0.5; a steeper last layer makes codes look different
@@ -72,7 +73,10 @@ def write_tiny_run(run_dir: Path) -> None:
                               component_to_digit=np.arange(10))
     run = vu.RunFolder(run_dir)
     run.path.mkdir(parents=True)
-    run.export(model, vu.TrainConfig(), vu.run.TrainingState())
+    stopped = vu.run.TrainingState(epoch=1, best_epoch=1, stop_reason=vu.run.Stop.EPOCH_LIMIT.reason(epochs=1))
+    run.export(model, vu.TrainConfig(epochs=1), stopped)
+    run.write_metrics({"config": vu.TrainConfig(epochs=1).to_dict()})
+    run.write_latent_metrics({"note": "a made-up run for the browser test"})
     run.save_judge(vu.judge.DigitClassifier())
     vu.save_samplers(run, chosen=sampler, kmeans=sampler, temperature=0.9)
 

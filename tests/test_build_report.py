@@ -1,5 +1,6 @@
 """scripts/build_report.py: the paper's words from report/paper.md, its numbers from named values, its figures and
-tables placed by label, and nothing half-written in report/.
+tables placed by label, its citations set by citeproc from report/references.bib, the same PDF from the same sources,
+and nothing half-written in report/.
 
 The assembly is tested without LaTeX; the renders need xelatex and pandoc (scripts/install_pdf_tools.sh).
 """
@@ -23,6 +24,8 @@ import vae_utils as vu
 from report_tools import paper
 
 REPO = Path(__file__).resolve().parent.parent
+needs_pandoc = pytest.mark.skipif(not shutil.which("pandoc"),
+                                  reason="pandoc missing: bash scripts/install_pdf_tools.sh")
 needs_latex = pytest.mark.skipif(not (shutil.which("xelatex") and shutil.which("pandoc") and shutil.which("pdftotext")),
                                  reason="PDF toolchain missing: bash scripts/install_pdf_tools.sh")
 
@@ -71,7 +74,8 @@ The loss is {{ loss }} nats.
 # Results
 
 As @fig:line and @tbl:numbers show, and Eq. @eq:one says,
-{% if improved %}it improved.{% else %}it did not improve.{% endif %}
+{% if improved %}it improved.{% else %}it did not improve.{% endif %} The bound is that of @one2020 [see also
+@two2021, p. 3].
 
 \\begin{equation}
 a = b
@@ -81,6 +85,8 @@ a = b
 ![A straight line with $T = 0.9$ and loss {{ loss }}.](figures/line.png){#fig:line}
 
 : Three numbered rows, {{ loss }} nats in all. {#tbl:numbers}
+
+# References {-}
 
 # Appendix {-}
 
@@ -106,8 +112,9 @@ def test_paper_places_figures_and_tables_by_label_abstract_on_top_appendix_last(
     filled = br.fill_values(text, {"loss": "93.17", "improved": True})
     tables = br.harvest_tables([nbformat.read(_table_notebook(tmp_path / "nb.ipynb"), as_version=4)])
     _figure(tmp_path / "figures")
-    document = br.paper_notebook(filled, meta, tables, "# References {-}\n\n- One, A. (2020). A work.",
-                                 figures_dir=tmp_path / "figures")
+    reference_list = "\\begin{CSLReferences}{1}{0}\nOne, Ann. 2020. A work.\n\\end{CSLReferences}"
+    document = br.paper_notebook(filled, meta, tables, reference_list, figures_dir=tmp_path / "figures",
+                                 epoch=1_700_000_000)
     assert document.metadata["title"] == "A test paper" and "93.17" in document.metadata["abstract_latex"]
     kinds = [(cell.cell_type, cell.source[:20]) for cell in document.cells]
     figure = next(cell for cell in document.cells if cell.cell_type == "code")
@@ -120,6 +127,8 @@ def test_paper_places_figures_and_tables_by_label_abstract_on_top_appendix_last(
     references = next(i for i, source in enumerate(sources) if source.startswith("# References"))
     appendix = sources.index("\\appendix")
     assert references < appendix and "Words of the appendix" in sources[appendix + 1], kinds
+    assert sources[references + 1] == reference_list and document.cells[references + 1].cell_type == "raw"
+    assert document.metadata["date"] == "14 November 2023"  # the epoch's date, not today's
     assert "\\figref{fig:line}" in sources[0] and "\\eqref{eq:one}" in sources[0] and "it improved" in sources[0]
 
 
@@ -152,12 +161,26 @@ def test_missing_toolchain_names_the_program(monkeypatch, capsys):
     assert "xelatex, pandoc not found" in capsys.readouterr().err
 
 
-def _render(tmp_path: Path) -> Path:
+BIBLIOGRAPHY = """@inproceedings{one2020,
+  author = {One, Ann and Two, Ben}, title = {A Bound}, booktitle = {A Conference}, year = {2020}
+}
+@article{two2021,
+  author = {Three, Cleo}, title = {Another Bound}, journal = {A Journal}, volume = {4}, pages = {1--9}, year = {2021}
+}
+"""
+
+
+def _bib(folder: Path, text: str = BIBLIOGRAPHY) -> Path:
+    (folder / "references.bib").write_text(text, encoding="utf-8")
+    return folder / "references.bib"
+
+
+def _render(tmp_path: Path, output: str = "out", epoch: int = 1_700_000_000) -> Path:
     (tmp_path / "paper.md").write_text(PAPER, encoding="utf-8")
     _figure(tmp_path / "figures")
-    pdf = tmp_path / "out" / "report.pdf"
-    br.build(tmp_path / "paper.md", [_table_notebook(tmp_path / "nb.ipynb")], None, pdf,
-             {"loss": "93.17", "improved": False}, tmp_path / "figures")
+    pdf = tmp_path / output / "report.pdf"
+    br.build(tmp_path / "paper.md", [_table_notebook(tmp_path / "nb.ipynb")], _bib(tmp_path), pdf,
+             {"loss": "93.17", "improved": False}, tmp_path / "figures", epoch=epoch)
     return pdf
 
 
@@ -167,8 +190,10 @@ def test_pdf_numbers_figures_tables_and_equations_and_resolves_references(tmp_pa
     text = " ".join(subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True,
                                    check=True).stdout.split())
     assert "As Figure 1 and Table 1 show, and Eq. (1) says, it did not improve." in text
+    assert "The bound is that of One and Two (2020) (see also Three 2021, 3)." in text
     assert "Figure 1: A straight line with" in text and "Table 1: Three numbered rows, 93.17 nats in all." in text
-    assert "The loss is 93.17 nats." in text and "More Words of the appendix" in text and "@fig" not in text
+    assert "The loss is 93.17 nats." in text and "More Words of the appendix" in text and "@" not in text
+    assert "References One, Ann, and Ben Two. 2020. “A Bound.” In A Conference. Three, Cleo. 2021." in text
     assert (tmp_path / "out" / "report.ipynb").is_file()
 
 
@@ -229,3 +254,60 @@ def test_only_a_changed_source_makes_the_commit_line_say_uncommitted(path, writt
     """The reproducibility statement names the commit; results `make report` rewrote before rendering must not mark
     it as uncommitted, a changed source (code, text, weights) must."""
     assert br.is_build_output(path) is written_by_make_report
+
+
+def test_citations_are_found_by_pandoc_syntax_outside_code_and_cross_references():
+    text = ("As @kingma2014 [p. 3] and [see @burda2016, ch. 2; -@sohn2015] show (mail a@b.org), @fig:x and [@tbl:y]"
+            " do not cite, nor does `@decorator` or\n```\n@torch.no_grad()\n```\n[@lecun1998].")
+    assert [text[start:end] for start, end, _ in br.find_citations(text)] == [
+        "@kingma2014 [p. 3]", "[see @burda2016, ch. 2; -@sohn2015]", "[@lecun1998]"]
+    assert br.cited_keys(text + " @kingma2014") == ["kingma2014", "burda2016", "sohn2015", "lecun1998"]
+
+
+@needs_pandoc
+def test_citeproc_sets_citations_author_year_and_lists_the_works_cited_with_a_hanging_indent(tmp_path):
+    (text, original), references = br.resolve_citations(["As @one2020 showed [@two2021; @one2020].", "By @two2021."],
+                                                        _bib(tmp_path))
+    assert text == "As One and Two (2020) showed (Three 2021; One and Two 2020)." and original == "By Three (2021)."
+    assert references.startswith("\\begin{CSLReferences}{1}") and references.endswith("\\end{CSLReferences}")
+    assert references.index("One, Ann, and Ben Two. 2020.") < references.index("Three, Cleo. 2021.")
+
+
+@needs_pandoc
+def test_a_citation_without_an_entry_stops_the_build_naming_the_key(tmp_path):
+    with pytest.raises(br.ReportBuildError, match=r"paper.md cites @three2022, @four2023, which .*references.bib "
+                                                  r"has no entry for: add the entry or correct the key"):
+        br.resolve_citations(["As @one2020 and @three2022 [@four2023] showed."], _bib(tmp_path), "paper.md")
+
+
+def test_the_old_hand_written_reference_list_is_refused(tmp_path):
+    with pytest.raises(br.ReportBuildError, match="the references are a BibTeX file"):
+        br.build(tmp_path / "paper.md", [], tmp_path / "references.md", tmp_path / "report.pdf", {})
+
+
+def test_the_pdf_is_dated_by_the_results_commit_or_a_fixed_date_never_the_clock(monkeypatch):
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    committed = subprocess.run(["git", "log", "-1", "--format=%ct", "--", *br.RESULT_PATHS], cwd=REPO,
+                               capture_output=True, text=True).stdout.strip()
+    assert br.source_date_epoch() == (int(committed) if committed else br.FALLBACK_SOURCE_DATE_EPOCH)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    assert br.source_date_epoch() == 1_700_000_000 and br.printed_date(1_700_000_000) == "14 November 2023"
+    monkeypatch.delenv("SOURCE_DATE_EPOCH")
+
+    def no_git(*args, **kwargs):
+        raise OSError("git: not found")
+
+    monkeypatch.setattr(subprocess, "run", no_git)
+    assert br.source_date_epoch() == br.FALLBACK_SOURCE_DATE_EPOCH == 0
+
+
+@needs_latex
+def test_a_rebuild_gives_the_same_pdf_byte_for_byte_dated_by_the_epoch(tmp_path):
+    import pymupdf
+
+    first, second = _render(tmp_path, "first"), _render(tmp_path, "second")
+    assert first.read_bytes() == second.read_bytes()
+    with pymupdf.open(first) as document:
+        assert document.metadata["creationDate"].startswith("D:20231114221320")  # 1,700,000,000 s, in UTC
+        assert "14 November 2023" in document[0].get_text()
+    assert _render(tmp_path, "later", epoch=1_800_000_000).read_bytes() != first.read_bytes()

@@ -119,7 +119,7 @@ def test_every_start_on_separated_blobs_has_purity_one_and_no_spread(digit_blobs
                                        test_latents=codes[1::2], test_labels=digits[1::2])
     assert len(per_start) == 10 and set(per_start["split"]) == {"train", "test"}
     assert (per_start["purity"] == 1.0).all()
-    summary = clustering_starts_summary(per_start)
+    summary = clustering_starts_summary(per_start).set_index(["split", "metric"])  # named by columns, as kept in JSON
     for split in ("train", "test"):
         assert summary.loc[(split, "purity"), "mean"] == 1.0
         assert summary.loc[(split, "purity"), "sd"] == 0.0

@@ -185,12 +185,13 @@ def clustering_over_starts(latents: np.ndarray, labels: np.ndarray, k: int, seed
 
 
 def clustering_starts_summary(per_start: pd.DataFrame) -> pd.DataFrame:
-    """Per split and metric of ``clustering_over_starts``: the mean, the sample standard deviation (ddof 1, NaN with
-    one start), the minimum and maximum over the starts, and how many starts there were."""
+    """Per split and metric of ``clustering_over_starts`` (one row each, named by its ``split`` and ``metric``
+    columns): the mean, the sample standard deviation (ddof 1, NaN with one start), the minimum and maximum over the
+    starts, and how many starts there were."""
     metrics = [name for name in METRIC_NAMES if name in per_start.columns]
     values = per_start.melt(id_vars=["split"], value_vars=metrics, var_name="metric")
     return values.groupby(["split", "metric"], sort=False)["value"].agg(
-        mean="mean", sd="std", min="min", max="max", starts="size")
+        mean="mean", sd="std", min="min", max="max", starts="size").reset_index()
 
 
 def _reported_numbers(choices: Sequence[Mapping[str, Any]]) -> list[str]:
