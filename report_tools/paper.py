@@ -340,9 +340,12 @@ def _fair_values(run: RunFolder) -> dict[str, Any]:
         if row["generated"] == "copying control":
             key = "judge_features" if row["space"] != "pixels" else "pixels"
             where = "real" if row["reference"].startswith("real") else "recon"
-            values[f"control_ct_{key}_{where}"] = signed(row["statistic"], 1)
+            values[f"control_ct_{key}_{where}"] = signed(row["c_t"], 1)
     matched = pd.DataFrame(latent.get("matched_recall", []))
-    values["matched_pairs"] = count_word(int(matched["training_seed"].nunique())) if len(matched) else "no"
+    pairs = int(matched["training_seed"].nunique()) if len(matched) else 0
+    values["matched_pairs"] = count_word(pairs)
+    values["matched_pairs_phrase"] = ("Over the one pair of training runs so far" if pairs == 1 else
+                                      f"Over {count_word(pairs)} pairs of training runs, paired by seed")
     if len(matched):
         differences = matched.groupby("training_seed")["difference"].mean()
         values["matched_difference"] = signed(100 * differences.mean(), 1)

@@ -36,6 +36,7 @@ TABLE_LAYOUTS: dict[str, Callable[[int], str]] = {
     "tbl:claims": lambda n: wrapped(0.17) + wrapped(0.3) + wrapped(0.45),
     "tbl:protocol": lambda n: wrapped(0.26) + wrapped(0.33) + wrapped(0.33),
     "tbl:seeds-generation": lambda n: wrapped(0.2) + wrapped(0.13) * (n - 3) + "rr",
+    "tbl:label-budget": lambda n: wrapped(0.14) + "rr" + wrapped(0.115, "right") * (n - 3),
 }
 
 
