@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -282,8 +283,14 @@ def labels_digit_by_digit(sampler_digits: Sequence[Mapping[str, Any]], cvae_digi
     lower = [d for d in digits if theirs[d]["accuracy_high"] < ours[d]["accuracy_low"]]
     recall_change = {d: theirs[d]["recall"] - ours[d]["recall"] for d in digits}
     largest = max(digits, key=lambda d: abs(recall_change[d]))
+    def which(found: Sequence[str]) -> str:
+        """'digit 4', 'digits 4 and 8', or, for more than three, 'seven of the ten digits' (few numbers a sentence)."""
+        if len(found) > 3:
+            return f"{count_word(len(found))} of the ten digits"
+        return ("digit " if len(found) == 1 else "digits ") + _digit_list(found) if found else ""
+
     return {
-        "cvae_accuracy_higher": _digit_list(higher), "cvae_accuracy_lower": _digit_list(lower),
+        "cvae_accuracy_higher": which(higher), "cvae_accuracy_lower": which(lower),
         "cvae_recall_higher_count": str(sum(change > 0 for change in recall_change.values())),
         "cvae_frechet_lower_count": str(sum(theirs[d]["frechet"] < ours[d]["frechet"] for d in digits)),
         "cvae_recall_largest_digit": largest, "cvae_recall_largest_change": signed(recall_change[largest]),
@@ -306,6 +313,26 @@ def _cvae_values(run: RunFolder, main_latent: Mapping[str, Any]) -> dict[str, An
             "cvae_meets_rule": bool(latent["chosen"]["meets_rule"]), **_quality("cvae", latent["chosen"]),
             "cvae_judge2": percent(latent["chosen"].get("judge2_accuracy", math.nan)),
             "cvae_elbo": nats(latent["test_negative_elbo"])}
+
+
+# Each library that computes a number, with what it computes: one short sentence each in the paper.
+COMPUTING_PACKAGES = {"torch": ("PyTorch", "trained and ran the networks"),
+                      "torchvision": ("The torchvision package", "read MNIST"),
+                      "numpy": ("NumPy", "held the arrays"), "scipy": ("SciPy", "computed the statistical tests"),
+                      "scikit-learn": ("The scikit-learn package", "fitted the clusters and mixtures"),
+                      "pandas": ("The pandas package", "held the tables"),
+                      "prdc": ("The prdc package", "checked our precision and recall")}
+
+
+def software_versions(requirements: str | os.PathLike, environment: Mapping[str, Any]) -> str:
+    """The versions that computed the numbers, in short sentences (a version reads as one or two numbers): Python as
+    the training run recorded it, and each library that computes a number as ``requirements.txt`` pins it (the
+    virtualenv every notebook runs in)."""
+    pins = dict(re.findall(r"^([A-Za-z0-9_.-]+)==([^\s#]+)", Path(requirements).read_text(encoding="utf-8"), re.M))
+    sentences = [f"Python {environment.get('python', 'unknown')} ran the code."]
+    sentences += [f"{shown} {pins[name]} {role}." for name, (shown, role) in COMPUTING_PACKAGES.items()
+                  if name in pins]
+    return " ".join(sentences)
 
 
 def _budget_word(budget: Any) -> str:
@@ -376,6 +403,8 @@ def paper_values(main_dir: str | os.PathLike, protocol_dir: str | os.PathLike | 
     VAE (a run that has not finished contributes only its ``*_done`` flag, so the text can say it is pending)."""
     main = RunFolder(main_dir)
     values = {"commit": commit, **_main_values(main), **_seed_values(main, seed_dirs), **_fair_values(main)}
+    requirements = Path(__file__).resolve().parent.parent / "requirements.txt"
+    values["software"] = software_versions(requirements, main.read_metrics().get("environment", {}))
     values.update(_protocol_values(RunFolder(protocol_dir), main_results(main)) if protocol_dir
                   else {"protocol_done": False})
     values.update(_cvae_values(RunFolder(cvae_dir), main_results(main)) if cvae_dir

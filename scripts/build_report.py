@@ -59,7 +59,10 @@ DEFAULT_TITLE = "A convolutional VAE for MNIST"
 # default (/usr/share/pandoc/data/default.csl), kept here so that every pandoc sets the references alike.
 CSL_STYLE = TEMPLATE_DIR / "chicago-author-date.csl"
 # The results the paper reports: their last commit dates the PDF (its metadata and the date under the title).
-RESULT_PATHS = ("models", "runs", "report/*.ipynb")
+# A run still training commits its resumable state (and its history) at every stop; neither is a source of the PDF.
+TRAINING_STATE = ("last.pt", "best.pt", "history.csv")
+RESULT_PATHS = ("models", "runs", "report/*.ipynb", *(f":!runs/*/{name}" for name in TRAINING_STATE))
+NOT_SOURCES = (":!report/report.pdf", *(f":!runs/*/{name}" for name in TRAINING_STATE))
 # A copy without git history (an unpacked archive) is dated 1 January 1970 00:00 UTC, the reproducible-builds
 # convention for "no date known": the same bytes on every build, and a date nobody takes for a real one.
 FALLBACK_SOURCE_DATE_EPOCH = 0
@@ -418,15 +421,18 @@ def is_build_output(path: str) -> bool:
     figures, each run folder's analysis results), not a source the PDF is built from."""
     analysis = {*vu.RunFolder.WRITTEN_BY["04_latent_space"], vu.RunFolder.EXECUTIONS}
     return (path.startswith("figures/") or (path.startswith("report/") and path.endswith((".ipynb", ".pdf")))
-            or (path.startswith(("models/", "runs/")) and Path(path).name in analysis))
+            or (path.startswith(("models/", "runs/")) and Path(path).name in analysis)
+            or (path.startswith("runs/") and Path(path).name in TRAINING_STATE))
 
 
 def source_commit() -> str:
-    """The commit the paper is built from, or 'unknown'; with 'and uncommitted changes' when a source differs from it
-    (code, notebooks, text, weights), not when only the analysis results ``make report`` rewrote do."""
+    """The last commit of the sources the paper is built from (everything but the PDF itself), or 'unknown'; with
+    'with uncommitted changes' when a source differs from it (code, notebooks, text, weights), not when only the
+    analysis results ``make report`` rewrote do. Committing the rendered PDF on its own leaves this line, and so the
+    PDF's bytes, unchanged: a fresh clone's ``make report`` renders the committed PDF again, byte for byte."""
     try:
-        head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO_ROOT, capture_output=True,
-                              text=True, check=True).stdout.strip()
+        head = subprocess.run(["git", "log", "-1", "--format=%h", "--abbrev=12", "--", ".", *NOT_SOURCES],
+                              cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout.strip()
         changed = subprocess.run(["git", "diff", "--name-only", "HEAD"], cwd=REPO_ROOT, capture_output=True,
                                  text=True, check=True).stdout.split()
     except (OSError, subprocess.CalledProcessError):

@@ -239,7 +239,7 @@ def test_what_labels_buy_is_read_digit_by_digit():
     cvae = [row("0", 0.99, 0.98, 1.0, 0.85, 15), row("1", 0.98, 0.96, 0.99, 0.9, 10),
             row("2", 0.93, 0.9, 0.95, 0.8, 12), row("mean", 0.97, 0.96, 0.98, 0.85, 12)]
     values = paper.labels_digit_by_digit(sampler, cvae)
-    assert values["cvae_accuracy_higher"] == "1" and values["cvae_accuracy_lower"] == "2"
+    assert values["cvae_accuracy_higher"] == "digit 1" and values["cvae_accuracy_lower"] == "digit 2"
     assert values["cvae_recall_higher_count"] == "2" and values["cvae_frechet_lower_count"] == "2"
     assert (values["cvae_recall_largest_digit"], values["cvae_recall_largest_change"]) == ("1", "+0.30")
 

@@ -78,7 +78,7 @@ def test_conditional_prior_sampler_draws_the_same_codes_for_every_digit():
 def test_generated_rows_of_the_conditional_vae_are_decoded_with_their_digit():
     torch.manual_seed(0)
     cvae = vu.ConditionalVAE(15).eval()
-    images = vu.generate_digits(cvae, vu.ConditionalPriorSampler(15), n_per_digit=3, seed=2)
+    images = vu.sampling.generate_digits(cvae, vu.ConditionalPriorSampler(15), n_per_digit=3, seed=2)
     z = vu.sampling.sample_latents(vu.ConditionalPriorSampler(15), 3, 2, 1.0)
     expected = vu.latent.decode_probabilities(cvae, z, labels=torch.arange(10).repeat_interleave(3))
     assert torch.allclose(images.reshape(-1, 1, 28, 28), torch.round(expected * 255) / 255)

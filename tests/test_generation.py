@@ -146,7 +146,7 @@ def test_operating_point_needs_a_sampler_that_draws_every_digit():
 def test_generated_digits_shape_range_and_round_trip(tmp_path, digit_blobs):
     latents, labels = digit_blobs
     sampler = vu.fit_cluster_sampler(latents, labels, vu.latent.fit_clusters(latents, labels, k=10, seed=0))
-    images = vu.generate_digits(vu.VAE(), sampler, n_per_digit=4, seed=3)
+    images = vu.sampling.generate_digits(vu.VAE(), sampler, n_per_digit=4, seed=3)
     assert images.shape == (10, 4, 1, 28, 28) and 0 <= float(images.min()) and float(images.max()) <= 1
     run = vu.RunFolder(tmp_path)
     assert run.save_generated(images) is True
@@ -237,7 +237,7 @@ def test_generation_quality_gives_each_digit_and_the_pooled_mean_a_wilson_interv
     n = 40
     correct = [40, 39, 38, 36, 40, 30, 40, 40, 35, 40]  # digit d drawn right correct[d] times in 40
     verdicts = torch.tensor([[d] * c + [(d + 1) % 10] * (n - c) for d, c in enumerate(correct)])
-    quality = vu.generation_quality(judge, _images_judged_as(verdicts, seed=1), reference)
+    quality = vu.judge.generation_quality(judge, _images_judged_as(verdicts, seed=1), reference)
     per_digit, mean = quality.iloc[:10], quality.iloc[10]
     assert list(per_digit["accuracy"]) == pytest.approx([c / n for c in correct])
     assert list(per_digit["samples"]) == [n] * 10
@@ -252,7 +252,7 @@ def test_generation_quality_gives_each_digit_and_the_pooled_mean_a_wilson_interv
     assert width < per_digit["accuracy_high"].mean() - per_digit["accuracy_low"].mean()
     assert {"precision", "recall", "density", "coverage", "frechet"} <= set(quality.columns)
 
-    summary = vu.summarise_quality(quality)
+    summary = vu.selection.summarise_quality(quality)
     assert summary["worst_digit"] == 5 and summary["min_accuracy"] == 30 / 40
     assert (summary["min_accuracy_low"], summary["min_accuracy_high"]) == pytest.approx(wilson_interval(30, 40))
     assert (summary["accuracy_low"], summary["accuracy_high"]) == pytest.approx(wilson_interval(sum(correct), 400))
@@ -274,7 +274,7 @@ def test_spread_summary_gives_each_metric_its_mean_and_sample_standard_deviation
 
 
 def test_rule_margins_measure_the_margin_in_seed_standard_deviations_and_count_seeds_meeting_it():
-    margins = vu.rule_margins(_spread([0.99, 0.98, 0.97], [0.97, 0.95, 0.96]), min_digit_accuracy=0.955,
+    margins = vu.selection.rule_margins(_spread([0.99, 0.98, 0.97], [0.97, 0.95, 0.96]), min_digit_accuracy=0.955,
                               min_mean_accuracy=0.96)
     mean = margins["accuracy"]
     assert mean["mean"] == pytest.approx(0.98) and mean["threshold"] == 0.96
@@ -283,7 +283,7 @@ def test_rule_margins_measure_the_margin_in_seed_standard_deviations_and_count_s
     worst = margins["min_accuracy"]
     assert worst["margin"] == pytest.approx(0.005) and worst["margin_in_sd"] == pytest.approx(0.5)
     assert worst["seeds_meeting"] == 2  # 0.95 falls short
-    assert vu.rule_margins(_spread([0.97, 0.97], [0.9, 0.9]), 0.95, 0.96)["min_accuracy"]["margin_in_sd"] < 0
+    assert vu.selection.rule_margins(_spread([0.97, 0.97], [0.9, 0.9]), 0.95, 0.96)["min_accuracy"]["margin_in_sd"] < 0
 
 
 def test_seed_spread_redraws_the_chosen_sampler_once_per_seed_and_feeds_latent_metrics(
@@ -304,7 +304,7 @@ def test_seed_spread_redraws_the_chosen_sampler_once_per_seed_and_feeds_latent_m
     assert (spread["accuracy"] <= spread["accuracy_high"]).all()
     assert vu.selection.spread_summary(spread).loc["frechet", "sd"] > 0
 
-    quality = vu.generation_quality(judge, vu.generate_digits(model, sampler, 7, 3, 0.8), reference)
+    quality = vu.judge.generation_quality(judge, vu.sampling.generate_digits(model, sampler, 7, 3, 0.8), reference)
     chosen = pd.Series({"sampler": sampler.name, "temperature": 0.8, "meets_rule": False})
     results = vu.selection.latent_metrics(
         model_info={}, clustering_k10={}, k_sweep=pd.DataFrame(), judge_accuracy=reference.accuracy,
@@ -341,7 +341,7 @@ def test_class_agnostic_frechet_pools_the_digits(small_train_images):
     shuffled = small_train_images.images[torch.randperm(640, generator=torch.Generator().manual_seed(0))]
     rows = shuffled[:600].reshape(10, 60, 1, 28, 28)  # real digits, but row d is not digit d
     pooled = vu.judge.class_agnostic_frechet(judge, rows, reference)
-    per_digit = vu.generation_quality(judge, rows, reference)
+    per_digit = vu.judge.generation_quality(judge, rows, reference)
     assert vu.judge.class_agnostic_frechet(judge, small_train_images.images, reference) == pytest.approx(0.0, abs=1e-6)
     assert pooled < per_digit.loc[per_digit["digit"] == "mean", "frechet"].item()
 

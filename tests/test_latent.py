@@ -70,9 +70,9 @@ def test_generate_digits_shape_range_and_determinism(tmp_path, digit_blobs):
     fit = vu.latent.fit_clusters(latents, labels, k=10, seed=0)
     sampler = vu.fit_cluster_sampler(latents, labels, fit)
     model = vu.VAE()
-    a = vu.generate_digits(model, sampler, n_per_digit=5, seed=7)
-    b = vu.generate_digits(model, sampler, n_per_digit=5, seed=7)
-    c = vu.generate_digits(model, sampler, n_per_digit=5, seed=8)
+    a = vu.sampling.generate_digits(model, sampler, n_per_digit=5, seed=7)
+    b = vu.sampling.generate_digits(model, sampler, n_per_digit=5, seed=7)
+    c = vu.sampling.generate_digits(model, sampler, n_per_digit=5, seed=8)
     assert a.shape == (10, 5, 1, 28, 28)
     assert float(a.min()) >= 0.0 and float(a.max()) <= 1.0
     assert torch.equal(a, b) and not torch.equal(a, c)

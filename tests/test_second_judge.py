@@ -30,9 +30,9 @@ def test_augmentation_moves_every_image_differently_and_keeps_the_shape():
 def test_second_judge_is_trained_saved_and_reloaded_with_its_facts(tmp_path, small_train_images):
     torch.set_num_threads(1)
     run = vu.RunFolder(tmp_path)
-    first = vu.load_or_train_second_judge(run, small_train_images, small_train_images, epochs=1, seed=3,
+    first = vu.second_judge.load_or_train_second_judge(run, small_train_images, small_train_images, epochs=1, seed=3,
                                           progress=False)
-    again = vu.load_or_train_second_judge(run, small_train_images, small_train_images, epochs=9, seed=9)
+    again = vu.second_judge.load_or_train_second_judge(run, small_train_images, small_train_images, epochs=9, seed=9)
     assert (again.epochs, again.seed) == (1, 3), "a saved judge is reused with the facts it was trained with"
     assert again.test_accuracy == pytest.approx(first.test_accuracy)
     low, high = again.accuracy_interval()
