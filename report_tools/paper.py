@@ -335,6 +335,33 @@ def software_versions(requirements: str | os.PathLike, environment: Mapping[str,
     return " ".join(sentences)
 
 
+FIXED_EPOCH = 150  # an epoch every run of the main protocol reached, at which their recorded test losses are compared
+
+
+def _stopping_values(main: RunFolder, seed_dirs: Sequence[str | os.PathLike]) -> dict[str, Any]:
+    """Whether patience stopped every run while it still improved, and the runs' test losses at one fixed epoch
+    (from the test loss each recorded every 10 epochs, for analysis only) beside their losses where they stopped."""
+    runs = [main, *(RunFolder(folder) for folder in seed_dirs)]
+    runs = [run for run in runs if run.finished]
+    values: dict[str, Any] = {"all_still_improving": all(
+        run.read_metrics().get("early_stopping", {}).get("still_improving", False) for run in runs)}
+    at_epoch, at_stop = [], []
+    for run in runs:
+        recorded = run.read_history().dropna(subset=["test_loss"]).set_index("epoch")["test_loss"]
+        if FIXED_EPOCH in recorded.index:
+            at_epoch.append(float(recorded[FIXED_EPOCH]))
+            at_stop.append(float(run.read_metrics()["test"]["loss"]))
+    values["fixed_epoch_runs"] = count_word(len(at_epoch))
+    if len(at_epoch) >= 2:
+        values.update(fixed_epoch=count(FIXED_EPOCH),
+                      fixed_epoch_range=f"{nats(min(at_epoch))} to {nats(max(at_epoch))}",
+                      stop_range=f"{nats(min(at_stop))} to {nats(max(at_stop))}")
+        widths = max(at_epoch) - min(at_epoch), max(at_stop) - min(at_stop)
+        values["stop_spread_compared"] = ("about as far apart" if abs(widths[0] - widths[1]) < 0.1 else
+                                          "further apart" if widths[1] > widths[0] else "closer together")
+    return values
+
+
 def _budget_word(budget: Any) -> str:
     """A label budget in words: '100 labels per digit', or 'all labels' (None: no budget short of all was enough)."""
     return "all labels" if budget in (None, "all") else f"{count(budget)} labels per digit"
@@ -402,7 +429,8 @@ def paper_values(main_dir: str | os.PathLike, protocol_dir: str | os.PathLike | 
     """Every value the paper names, from the main run, the course-protocol run, the other seeds and the conditional
     VAE (a run that has not finished contributes only its ``*_done`` flag, so the text can say it is pending)."""
     main = RunFolder(main_dir)
-    values = {"commit": commit, **_main_values(main), **_seed_values(main, seed_dirs), **_fair_values(main)}
+    values = {"commit": commit, **_main_values(main), **_seed_values(main, seed_dirs), **_fair_values(main),
+              **_stopping_values(main, seed_dirs)}
     requirements = Path(__file__).resolve().parent.parent / "requirements.txt"
     values["software"] = software_versions(requirements, main.read_metrics().get("environment", {}))
     values.update(_protocol_values(RunFolder(protocol_dir), main_results(main)) if protocol_dir
