@@ -431,6 +431,10 @@ def paper_values(main_dir: str | os.PathLike, protocol_dir: str | os.PathLike | 
     main = RunFolder(main_dir)
     values = {"commit": commit, **_main_values(main), **_seed_values(main, seed_dirs), **_fair_values(main),
               **_stopping_values(main, seed_dirs)}
+    analysed = [run for run in (main, *(RunFolder(folder) for folder in seed_dirs))
+                if run.finished and run.has(RunFolder.LATENT_METRICS)]
+    rival = sum(run.read_latent_metrics()["chosen"]["sampler"].startswith("per-digit") for run in analysed)
+    values.update(rival_chosen_runs=count_word(rival), analysed_runs=count_word(len(analysed)))
     requirements = Path(__file__).resolve().parent.parent / "requirements.txt"
     values["software"] = software_versions(requirements, main.read_metrics().get("environment", {}))
     values.update(_protocol_values(RunFolder(protocol_dir), main_results(main)) if protocol_dir
