@@ -62,7 +62,11 @@ CSL_STYLE = TEMPLATE_DIR / "chicago-author-date.csl"
 # A run still training commits its resumable state (and its history) at every stop; neither is a source of the PDF.
 TRAINING_STATE = ("last.pt", "best.pt", "history.csv")
 RESULT_PATHS = ("models", "runs", "report/*.ipynb", *(f":!runs/*/{name}" for name in TRAINING_STATE))
-NOT_SOURCES = (":!report/report.pdf", *(f":!runs/*/{name}" for name in TRAINING_STATE))
+# What the PDF is built from: the paper's text, references and template, the code that computes and sets its values,
+# the notebooks, the results and figures, and the pinned versions. Tests, docs and the README are not among them.
+SOURCES = ("report/paper.md", "report/references.bib", "report/template", "report/course_report_training_log.csv",
+           "report/*.ipynb", "report_tools", "vae_utils", "notebooks", "scripts/build_report.py", "requirements.txt",
+           "models", "runs", "figures", *(f":!runs/*/{name}" for name in TRAINING_STATE))
 # A copy without git history (an unpacked archive) is dated 1 January 1970 00:00 UTC, the reproducible-builds
 # convention for "no date known": the same bytes on every build, and a date nobody takes for a real one.
 FALLBACK_SOURCE_DATE_EPOCH = 0
@@ -426,15 +430,16 @@ def is_build_output(path: str) -> bool:
 
 
 def source_commit() -> str:
-    """The last commit of the sources the paper is built from (everything but the PDF itself), or 'unknown'; with
-    'with uncommitted changes' when a source differs from it (code, notebooks, text, weights), not when only the
-    analysis results ``make report`` rewrote do. Committing the rendered PDF on its own leaves this line, and so the
-    PDF's bytes, unchanged: a fresh clone's ``make report`` renders the committed PDF again, byte for byte."""
+    """The last commit of the sources the paper is built from (``SOURCES``), or 'unknown'; with 'with uncommitted
+    changes' when a source differs from it (code, notebooks, text, weights), not when only the analysis results
+    ``make report`` rewrote do. Committing the rendered PDF, tests, docs or a run's resumable state leaves this line,
+    and so the PDF's bytes, unchanged: a fresh clone's ``make report`` renders the committed PDF again, byte for
+    byte."""
     try:
-        head = subprocess.run(["git", "log", "-1", "--format=%h", "--abbrev=12", "--", ".", *NOT_SOURCES],
+        head = subprocess.run(["git", "log", "-1", "--format=%h", "--abbrev=12", "--", *SOURCES],
                               cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout.strip()
-        changed = subprocess.run(["git", "diff", "--name-only", "HEAD"], cwd=REPO_ROOT, capture_output=True,
-                                 text=True, check=True).stdout.split()
+        changed = subprocess.run(["git", "diff", "--name-only", "HEAD", "--", *SOURCES], cwd=REPO_ROOT,
+                                 capture_output=True, text=True, check=True).stdout.split()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + (" with uncommitted changes" if any(not is_build_output(path) for path in changed) else "")
