@@ -76,7 +76,8 @@ def _training(prefix: str, metrics: Mapping[str, Any], history: pd.DataFrame) ->
 
 def _main_values(run: RunFolder) -> dict[str, Any]:
     """The main run: training, latent space, likelihood, judges, the chosen sampler and the references."""
-    metrics, latent, history = run.read_metrics(), main_results(run), run.read_history()
+    record, latent = run.read_back(), main_results(run)
+    metrics, history = record.metrics, record.history
     config = metrics["config"]
     values: dict[str, Any] = {
         **_training("main", metrics, history),
@@ -101,6 +102,7 @@ def _main_values(run: RunFolder) -> dict[str, Any]:
         "rule_min_mean": percent(latent["rule"]["min_mean_accuracy"]),
         "tuning_seed": str(latent["rule"]["tuning_seed"]), "reported_seed": str(latent["rule"]["reported_seed"]),
     }
+    values["chosen_worst_below_rule"] = latent["chosen"]["min_accuracy"] < latent["rule"]["min_digit_accuracy"]
     tuning = next(row for row in latent["sampler_comparison"] if row["sampler"] == latent["chosen"]["sampler"]
                   and row["temperature"] == latent["chosen"]["temperature"])
     counted = round(tuning["min_accuracy"] * latent["n_judged"])
@@ -169,12 +171,13 @@ def _baseline_values(latent: Mapping[str, Any]) -> dict[str, Any]:
 
 def _protocol_values(run: RunFolder, main_latent: Mapping[str, Any]) -> dict[str, Any]:
     """The course report's protocol run: the log agreement, its held-out curve, its final weights' results."""
-    if not run.finished or not run.has(RunFolder.LATENT_METRICS):
+    record = run.read_back()
+    if not record.analysed:
         return {"protocol_done": False}
-    metrics, latent, history = run.read_metrics(), run.read_latent_metrics(), run.read_history()
+    metrics, latent, history = record.metrics, record.latent, record.history
     log = read_course_log()
     agreement, held_out = compare_with_log(history, log), heldout_minimum(history)
-    return {
+    return {**_early_gap(history, log),
         "protocol_done": True, **_training("protocol", metrics, history),
         "protocol_train_loss": nats(agreement.ours_last, 3), "course_train_loss": nats(agreement.theirs_last, 3),
         "protocol_log_median": nats(agreement.median_abs_diff, 3),
@@ -192,6 +195,21 @@ def _protocol_values(run: RunFolder, main_latent: Mapping[str, Any]) -> dict[str
         **{f"protocol_{key}": value for key, value in _baseline_values(latent).items()
            if key.startswith(("ct_", "median_", "flags_", "pooled_"))},
     }
+
+
+def _early_gap(history: pd.DataFrame, log: pd.DataFrame, after: int = 50) -> dict[str, str]:
+    """How far our course-protocol run lies from the log in the epochs the comparison leaves out: the gap at epoch 1,
+    the last epoch before ``after`` at which it exceeds one nat, and its smallest size over those epochs."""
+    both = history[["epoch", "train_loss"]].merge(log[["epoch", "train_loss"]], on="epoch", suffixes=("", "_log"))
+    early = both[both["epoch"] <= after].sort_values("epoch")
+    gap = (early["train_loss"] - early["train_loss_log"]).to_numpy()
+    if not len(gap):
+        return {}
+    over_one = early["epoch"].to_numpy()[np.abs(gap) > 1.0]
+    return {"protocol_gap_first": nats(abs(gap[0]), 1), "protocol_gap_after": str(after),
+            "protocol_gap_below_all": bool((gap < 0).all()),
+            "protocol_gap_over_one_until": str(int(over_one.max())) if len(over_one) else "",
+            "protocol_gap_smallest": nats(np.abs(gap).min(), 2)}
 
 
 def _seed_values(main: RunFolder, seed_dirs: Sequence[str | os.PathLike]) -> dict[str, Any]:
@@ -249,7 +267,8 @@ def _seed_values(main: RunFolder, seed_dirs: Sequence[str | os.PathLike]) -> dic
 def _rule_across_runs(runs: Sequence[Mapping[str, Any]], main_chosen: Mapping[str, Any],
                       rule: Mapping[str, float]) -> dict[str, Any]:
     """Whether the rule's choice is stable across training runs, and how the main run's setting fares on each."""
-    temperatures = sorted({f"{row['T']:g}" for row in runs if row.get("T") == row.get("T")})
+    temperatures = sorted({f"{row['T']:g}" for row in runs  # of the runs that chose the main run's sampler
+                           if row.get("T") == row.get("T") and row.get("sampler") == main_chosen["sampler"]})
     main_worst = [row["main setting: worst digit"] for row in runs
                   if row.get("main setting: worst digit") == row.get("main setting: worst digit")]
     passes = [row for row in runs if row.get("main setting: worst digit", 0) >= rule["min_digit_accuracy"]
@@ -302,9 +321,10 @@ def _cvae_values(run: RunFolder, main_latent: Mapping[str, Any]) -> dict[str, An
     and digit by digit against the main run's chosen sampler. It counts as done only once the main analysis has
     scored it too (its data-copying rows are there), not merely because its own folder is finished."""
     scored = any(row.get("generated") == "conditional VAE" for row in main_latent.get("data_copying", []))
-    if not (run.finished and run.has(RunFolder.LATENT_METRICS) and scored):
+    record = run.read_back()
+    if not (record.analysed and scored):
         return {"cvae_done": False}
-    metrics, latent, history = run.read_metrics(), run.read_latent_metrics(), run.read_history()
+    metrics, latent, history = record.metrics, record.latent, record.history
     return {"cvae_done": True, **_training("cvae", metrics, history),  # its likelihoods are of x given y
             **labels_digit_by_digit(main_latent["chosen_per_digit"], latent["chosen_per_digit"]),
             "cvae_less_varied": bool(latent["chosen"]["recall"] < main_latent["chosen"]["recall"]
@@ -335,22 +355,19 @@ def software_versions(requirements: str | os.PathLike, environment: Mapping[str,
     return " ".join(sentences)
 
 
-FIXED_EPOCH = 150  # an epoch every run of the main protocol reached, at which their recorded test losses are compared
+FIXED_EPOCH = 150  # an epoch of notebook 05's fixed-epoch table (every 50) at which the paper compares the runs
 
 
-def _stopping_values(main: RunFolder, seed_dirs: Sequence[str | os.PathLike]) -> dict[str, Any]:
+def _stopping_values(main_latent: Mapping[str, Any]) -> dict[str, Any]:
     """Whether patience stopped every run while it still improved, and the runs' test losses at one fixed epoch
-    (from the test loss each recorded every 10 epochs, for analysis only) beside their losses where they stopped."""
-    runs = [main, *(RunFolder(folder) for folder in seed_dirs)]
-    runs = [run for run in runs if run.finished]
-    values: dict[str, Any] = {"all_still_improving": all(
-        run.read_metrics().get("early_stopping", {}).get("still_improving", False) for run in runs)}
-    at_epoch, at_stop = [], []
-    for run in runs:
-        recorded = run.read_history().dropna(subset=["test_loss"]).set_index("epoch")["test_loss"]
-        if FIXED_EPOCH in recorded.index:
-            at_epoch.append(float(recorded[FIXED_EPOCH]))
-            at_stop.append(float(run.read_metrics()["test"]["loss"]))
+    beside their losses where they stopped: read from notebook 05's fixed-epoch table
+    (``vae_utils.seeds.fixed_epoch_losses``), the one place that compares them."""
+    rows = main_latent.get("fixed_epochs", [])
+    values: dict[str, Any] = {"all_still_improving": bool(rows) and all(row["still improving"] for row in rows)}
+    column = f"epoch {FIXED_EPOCH}"
+    compared = [row for row in rows if isinstance(row.get(column), float) and math.isfinite(row[column])]
+    at_epoch = [row[column] for row in compared]
+    at_stop = [row["test loss, selected weights"] for row in compared]
     values["fixed_epoch_runs"] = count_word(len(at_epoch))
     if len(at_epoch) >= 2:
         values.update(fixed_epoch=count(FIXED_EPOCH),
@@ -360,6 +377,36 @@ def _stopping_values(main: RunFolder, seed_dirs: Sequence[str | os.PathLike]) ->
         values["stop_spread_compared"] = ("about as far apart" if abs(widths[0] - widths[1]) < 0.1 else
                                           "further apart" if widths[1] > widths[0] else "closer together")
     return values
+
+
+def _cvae_runs_values(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The conditional VAE over its training runs: how many, and the mean ± sd of the rule's choice's judged accuracy
+    and recall (each run's own temperature, reporting seed, test digits)."""
+    values: dict[str, Any] = {"cvae_runs": count_word(len(runs)), "cvae_runs_n": len(runs)}
+    if len(runs) >= 2:
+        accuracy = pd.Series([row["accuracy"] for row in runs])
+        recall = pd.Series([row["recall"] for row in runs])
+        values.update(cvae_runs_accuracy=f"{100 * accuracy.mean():.1f} ± {100 * accuracy.std(ddof=1):.1f}%",
+                      cvae_runs_recall=f"{recall.mean():.2f} ± {recall.std(ddof=1):.2f}",
+                      cvae_runs_temperatures=_digit_list(sorted({f"{row['temperature']:g}" for row in runs})))
+    return values
+
+
+def _rule_seeds_values(record: Mapping[str, Any] | None, chosen: Mapping[str, Any]) -> dict[str, Any]:
+    """Notebook 04's rule made again under other clustering seeds (notebook 06): how often it made the main choice,
+    and the spread of the reported accuracy, worst digit and recall."""
+    if not record:
+        return {"rule_seeds_done": False}
+    rows, summary = record["per_seed"], record["summary"]
+    same = sum(row["sampler"] == chosen["sampler"] and row["temperature"] == chosen["temperature"] for row in rows)
+    numbers = summary["numbers"]
+    return {"rule_seeds_done": True, "rule_seeds_n": count_word(len(rows)), "rule_seeds_same": count_word(same),
+            "rule_seeds_same_sampler": count_word(sum(row["sampler"] == chosen["sampler"] for row in rows)),
+            "rule_seeds_distinct": count_word(summary["distinct_choices"]),
+            "rule_seeds_meet": count_word(summary.get("meets_rule_count", 0)),
+            "rule_seeds_accuracy": f"{100 * numbers['accuracy']['mean']:.1f} ± {100 * numbers['accuracy']['sd']:.1f}%",
+            "rule_seeds_worst": " to ".join(percent(numbers["min_accuracy"][end]) for end in ("min", "max")),
+            "rule_seeds_recall": f"{numbers['recall']['mean']:.2f} ± {numbers['recall']['sd']:.2f}"}
 
 
 def _budget_word(budget: Any) -> str:
@@ -396,14 +443,24 @@ def _fair_values(run: RunFolder) -> dict[str, Any]:
             where = "real" if row["reference"].startswith("real") else "recon"
             values[f"control_ct_{key}_{where}"] = signed(row["c_t"], 1)
     matched = pd.DataFrame(latent.get("matched_recall", []))
-    pairs = int(matched["training_seed"].nunique()) if len(matched) else 0
+    pairs = int(matched["training seed"].nunique()) if len(matched) else 0
     values["matched_pairs"] = count_word(pairs)
     values["matched_pairs_phrase"] = ("Over the one pair of training runs so far" if pairs == 1 else
                                       f"Over {count_word(pairs)} pairs of training runs, paired by seed")
     if len(matched):
-        differences = matched.groupby("training_seed")["difference"].mean()
+        differences = matched.groupby("training seed")["difference"].mean()
         values["matched_difference"] = signed(100 * differences.mean(), 1)
+        values["matched_difference_range"] = (f"{signed(100 * differences.min(), 1)} to "
+                                              f"{signed(100 * differences.max(), 1)}")
+        values["matched_positive_pairs"] = count_word(int((differences > 0).sum()))
+        mean = 100 * differences.mean()
+        values["matched_difference_words"] = (
+            f"{abs(mean):.1f} points {'less' if mean > 0 else 'more'} accurate on average over "
+            f"{count_word(pairs)} pair{'' if pairs == 1 else 's'} of training runs")
         values["matched_recalls"] = f"{matched['recall'].min():.2f} to {matched['recall'].max():.2f}"
+    values.update(_cvae_runs_values(latent.get("conditional_by_run", [])))
+    budget_record = run.read_label_budget() if run.has(RunFolder.LABEL_BUDGET) else {}
+    values.update(_rule_seeds_values(budget_record.get("rule_over_clustering_seeds"), latent["chosen"]))
     chosen_interval = latent.get("bootstrap", {}).get("ex-post sampler", {}).get("recall")
     if chosen_interval:
         values["chosen_recall_interval"] = f"[{chosen_interval['low']:.2f}, {chosen_interval['high']:.2f}]"
@@ -430,7 +487,7 @@ def paper_values(main_dir: str | os.PathLike, protocol_dir: str | os.PathLike | 
     VAE (a run that has not finished contributes only its ``*_done`` flag, so the text can say it is pending)."""
     main = RunFolder(main_dir)
     values = {"commit": commit, **_main_values(main), **_seed_values(main, seed_dirs), **_fair_values(main),
-              **_stopping_values(main, seed_dirs)}
+              **_stopping_values(main_results(main))}
     analysed = [run for run in (main, *(RunFolder(folder) for folder in seed_dirs))
                 if run.finished and run.has(RunFolder.LATENT_METRICS)]
     rival = sum(run.read_latent_metrics()["chosen"]["sampler"].startswith("per-digit") for run in analysed)

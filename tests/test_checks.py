@@ -38,7 +38,7 @@ VALID = {
     },
     "06_label_budget": {
         **COMMON, "figures_dir": None, "run_dir": "build/smoke/run", "train_limit": 3000, "budgets": [1, 10, None],
-        "subsets": 2, "n_judged": 20, "cvae_run_dir": None, "sampling_seed": 0,
+        "subsets": 2, "n_judged": 20, "cvae_run_dir": None, "sampling_seed": 0, "clustering_seeds": [0, 1],
     },
     "07_explore": {**COMMON, "run_dir": "build/smoke/run", "n_images": 500, "cvae_run_dir": None},
 }
@@ -147,6 +147,9 @@ BAD_VALUES = [
     ("06_label_budget", "n_judged", 6, ValueError),  # PRDC's k = 5 needs at least 7
     ("06_label_budget", "cvae_run_dir", "", ValueError),
     ("06_label_budget", "sampling_seed", -1, ValueError),
+    ("06_label_budget", "clustering_seeds", [0], ValueError),  # one seed has no spread
+    ("06_label_budget", "clustering_seeds", [1, 1], ValueError),
+    ("06_label_budget", "clustering_seeds", [0, -1], ValueError),
     ("07_explore", "run_dir", "", ValueError),
     ("07_explore", "run_dir", None, TypeError),
     ("07_explore", "data_dir", 7, TypeError),

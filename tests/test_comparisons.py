@@ -14,7 +14,7 @@ from vae_utils.config import ComparisonsConfig, check_run_folders
 def _curve(family, seed, shift=0.0):
     """A temperature curve on which accuracy falls linearly with recall: accuracy = 1 - 0.1 * recall - shift."""
     recall = np.array([0.5, 0.6, 0.7, 0.8])
-    return pd.DataFrame({"family": family, "training_seed": seed, "temperature": [0.6, 0.7, 0.8, 0.9],
+    return pd.DataFrame({"family": family, "training seed": seed, "temperature": [0.6, 0.7, 0.8, 0.9],
                          "recall": recall, "accuracy": 1 - 0.1 * recall - shift})
 
 
@@ -28,9 +28,9 @@ def test_matched_recall_pairs_runs_by_training_seed_and_compares_at_the_same_rec
     curves = pd.concat([_curve("ex-post", 0), _curve("ex-post", 1, 0.02), _curve("ex-post", 3),
                         _curve("conditional", 0, 0.01), _curve("conditional", 1, 0.01)])
     matched = vu.matched_recall(curves, "ex-post", "conditional", n_points=3)
-    assert sorted(set(matched["training_seed"])) == [0, 1]  # seed 3 has no conditional partner
+    assert sorted(set(matched["training seed"])) == [0, 1]  # seed 3 has no conditional partner
     assert len(matched) == 6 and matched["recall"].between(0.5, 0.8).all()
-    by_seed = matched.groupby("training_seed")["difference"].mean()
+    by_seed = matched.groupby("training seed")["difference"].mean()
     assert by_seed[0] == pytest.approx(0.01) and by_seed[1] == pytest.approx(-0.01)
 
 
@@ -38,8 +38,8 @@ def _seed_run(folder, seed, best, losses, improving):
     history = pd.DataFrame({"epoch": range(1, len(losses) * 10 + 1)})
     history["test_loss"] = [losses[epoch // 10 - 1] if epoch % 10 == 0 else np.nan for epoch in history["epoch"]]
     metrics = {"epochs_run": len(losses) * 10, "test": {"loss": best},
-               "early_stopping": {"still_improving": improving}}
-    return vu.SeedRun(folder, seed, metrics, None, history)
+               "early_stopping": {"still_improving": improving}, "config": {"seed": seed}}
+    return vu.run.RunRecord(folder, metrics, None, history)
 
 
 def test_fixed_epoch_losses_compare_runs_at_the_same_epochs_up_to_the_shortest_run():
@@ -49,6 +49,14 @@ def test_fixed_epoch_losses_compare_runs_at_the_same_epochs_up_to_the_shortest_r
     assert [column for column in table.columns if column.startswith("epoch")] == ["epoch 20", "epoch 40"]
     assert list(table["epoch 40"]) == [92, 93]
     assert list(table["still improving"]) == [True, False] and list(table["stopped at epoch"]) == [60, 50]
+
+
+def test_a_run_that_recorded_no_test_loss_keeps_its_row_without_shortening_the_others():
+    silent = _seed_run("main", 0, 93.0, [100, 95], True)
+    silent.history["test_loss"] = np.nan  # trained before the recording existed
+    table = vu.fixed_epoch_losses([silent, _seed_run("a", 1, 90.0, [100, 95, 93, 92], True)], step=20)
+    assert [column for column in table.columns if column.startswith("epoch")] == ["epoch 20", "epoch 40"]
+    assert np.isnan(table.loc[0, "epoch 40"]) and table.loc[1, "epoch 40"] == 92
 
 
 def _run(folder, model_name="vae", finished=True, analysed=True):

@@ -85,3 +85,12 @@ def test_too_many_images_per_digit_or_mismatched_labels_are_refused_with_the_fix
         copying_positive_control(train_images, train_labels[:10], n_per_digit=1, seed=0)
     with pytest.raises(ValueError, match="noise_sd"):
         copying_positive_control(train_images, train_labels, n_per_digit=1, seed=0, noise_sd=-0.1)
+
+
+def test_the_closest_pairs_are_the_closest_of_each_digit_when_the_samples_come_by_digit():
+    from vae_utils.copying import _closest_order
+
+    distances = np.array([5.0, 1.0, 9.0, 0.5, 3.0, 2.0])  # two digits, three samples each
+    by_digit = torch.zeros(2, 3, 1, 28, 28)
+    assert list(_closest_order(distances, by_digit, n_closest=10)) == [1, 3]
+    assert list(_closest_order(distances, by_digit.reshape(-1, 1, 28, 28), n_closest=2)) == [3, 1]

@@ -361,3 +361,37 @@ def test_batched_mixture_fits_what_scikit_learn_fits():
     np.testing.assert_allclose(ours.score_samples(fresh), theirs.score_samples(fresh), rtol=1e-9)
     assert np.array_equal(ours.predict(fresh), theirs.predict(fresh))
     assert ours._fitting is None  # the fit's cached products are dropped with it
+
+
+def test_the_rule_made_again_under_clustering_seeds_repeats_a_seed_exactly_and_refits_for_another(
+        digit_blobs, small_train_images):
+    torch.set_num_threads(1)
+    latents, labels = digit_blobs
+    torch.manual_seed(0)
+    judge, model = vu.judge.DigitClassifier().eval(), vu.VAE()
+    reference = vu.judge.real_features(judge, small_train_images)
+    rule = {"min_digit_accuracy": 0.0, "min_mean_accuracy": 0.0, "tuning_seed": 5, "temperatures": [0.5, 1.0],
+            "sampler_clusters": [10, 12], "mixture_components": 10, "min_purity": 0.9,
+            "per_digit_mixture_components": 1}
+    rows = vu.rule_over_clustering_seeds(model, judge, latents, labels, rule, [0, 1, 0], n_judged=7,
+                                         reporting_seed=3, choice_reference=reference, report_reference=reference)
+    assert list(rows["clustering seed"]) == [0, 1, 0]
+    assert rows.iloc[0].equals(rows.iloc[2]), "the same clustering seed makes the same choice and numbers"
+    names = {s.name for s in vu.candidate_samplers(latents, labels, vu.fit_cluster_family(latents, labels, [10, 12], 0),
+                                                   mixture_components=10, min_purity=0.9, per_digit_components=1,
+                                                   seed=0)}
+    assert set(rows["sampler"]) <= names and rows["temperature"].isin([0.5, 1.0]).all()
+    summary = vu.rule_stability(rows.to_dict(orient="records"))
+    assert summary["runs"] == 3 and summary["modal_count"] >= 2
+    table = vu.rule_seeds_table(rows)
+    assert list(table.columns) == ["clustering seed", "chosen sampler", "T", "meets rule", "judged accuracy",
+                                   "worst digit", "recall", "Fréchet"]
+
+
+def test_candidate_samplers_are_the_family_the_pure_versions_and_the_two_same_label_rivals(digit_blobs):
+    latents, labels = digit_blobs
+    samplers = vu.candidate_samplers(latents, labels, vu.fit_cluster_family(latents, labels, [10, 12], 0),
+                                     mixture_components=10, min_purity=0.9, per_digit_components=1, seed=0)
+    assert [s.name for s in samplers] == ["clamped prior", "k-means 10", "k-means 12", "pure k-means 12",
+                                          "mixture 10", "pure mixture 10", "per-digit Gaussian",
+                                          "per-digit mixture 1"]

@@ -63,7 +63,7 @@ def test_a_budget_of_one_label_per_digit_runs_end_to_end_and_gives_a_row_per_fam
         assert row["labelled_images"] == 10
         assert all(np.isfinite(row[metric]) for metric in lb.BUDGET_METRICS)
     assert rows[0]["undrawable_digits"] == [] and rows[0]["clusters_named_with_labels"] <= 10
-    table = lb.budget_table(rows)
+    table = vu.budget_table(rows)
     assert list(table["sampler"]) == [lb.KMEANS, lb.GAUSSIAN] and (table["subsets"] == 2).all()
 
 
@@ -73,12 +73,12 @@ def test_the_results_hold_every_subset_the_chosen_rule_and_round_trip_through_th
     rows = lb.budget_study(study, [1, None], subsets=3, rule=choice.rule, seed=0, reference=reference)
     assert [row["budget"] for row in rows] == [1] * 6 + [lb.ALL] * 2  # all labels: one subset, whatever subsets is
     train = vu.MNISTTensors(torch.zeros(len(study.labels), 1, 28, 28), torch.from_numpy(study.labels))
-    setup = lb.BudgetSetup(train, train, "mixture 100, 90%-pure", 0.8, 99, 500, 20, None, "why", None)
+    setup = lb.BudgetSetup(train, train, "pure mixture 100", 0.8, 99, 500, 20, None, "why", None)
     results = lb.label_budget_results(setup=setup, study=study, rows=rows, choice=choice, budgets=[1, None],
                                       subsets=3, seed=0, sampling_seed=0)
     assert results["naming_rule"]["chosen"] == choice.rule and results["naming_rule"]["reference"] == "validation"
     assert results["reference_sets"] == {"naming_rule": "validation", "reported": "test"}
-    assert results["main_run"] == {"sampler": "mixture 100, 90%-pure", "temperature": 0.8, "tuning_seed": 99,
+    assert results["main_run"] == {"sampler": "pure mixture 100", "temperature": 0.8, "tuning_seed": 99,
                                    "n_judged": 500}
     assert len(results["per_subset"]) == 8 and results["budgets"] == [1, lb.ALL]
     assert set(results["smallest_sufficient_budget"]) == set(lb.FAMILIES)
@@ -171,7 +171,7 @@ def test_the_naming_rule_with_the_highest_validation_accuracy_is_chosen_ties_to_
     choice = lb.choose_naming_rule(study, [1, 3, 10, 30, None], subsets=2, seed=99, reference=None)
     assert choice.rule == "majority_then_nearest" and choice.budgets == [1]  # k = 20: only 1 gives <= 1 per cluster
     assert list(choice.scores["rule"]) == ["majority_then_nearest", "majority_only", "nearest"]
-    assert list(lb.rule_table(choice)["chosen"]) == ["yes", "", ""]
+    assert list(vu.rule_table(choice)["chosen"]) == ["yes", "", ""]
 
 
 def test_rule_budgets_are_those_with_at_most_one_label_per_cluster():
@@ -180,9 +180,9 @@ def test_rule_budgets_are_those_with_at_most_one_label_per_cluster():
 
 
 def test_the_studys_clusters_follow_the_chosen_k_means_sampler_else_default_to_100():
-    assert lb.study_clusters("k-means 50, 90%-pure", 1_000)[:2] == (50, 0.9)
-    assert lb.study_clusters("k-means 200", 1_000)[:2] == (200, None)
-    k, purity, why = lb.study_clusters("mixture 100, 90%-pure", 1_000)
+    assert lb.study_clusters("pure k-means 50", 1_000, 0.9)[:2] == (50, 0.9)
+    assert lb.study_clusters("k-means 200", 1_000, 0.9)[:2] == (200, None)
+    k, purity, why = lb.study_clusters("pure mixture 100", 1_000, 0.9)
     assert (k, purity) == (lb.DEFAULT_CLUSTERS, None) and "not a k-means sampler" in why
 
 

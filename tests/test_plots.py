@@ -76,7 +76,7 @@ def _sweep(ks: tuple[int, ...] = (10, 20, 50, 100, 200)) -> pd.DataFrame:
 
 def _comparison() -> pd.DataFrame:
     """A ``compare_samplers`` table with the real sampler names (long ones included) and six temperatures."""
-    names = ["clamped prior", "k-means 10", "k-means 200, 90%-pure", "mixture 100, 90%-pure"]
+    names = ["clamped prior", "k-means 10", "pure k-means 200", "pure mixture 100"]
     rows = []
     for i, name in enumerate(names):
         for t in ([1.0] if i == 0 else [0.5, 0.6, 0.7, 0.8, 0.9, 1.0]):
@@ -138,8 +138,8 @@ FIGURES: dict[str, Callable[[], Figure]] = {
     "plot_k_sweep": lambda: vu.plot_k_sweep(_sweep()),
     "plot_tradeoff": lambda: vu.plot_tradeoff(_comparison(), _comparison().iloc[3]),
     "plot_family_curves": lambda: vu.plot_family_curves(pd.concat([
-        _comparison().assign(family=family, training_seed=seed)
-        for family in ("ex-post sampler", "conditional VAE") for seed in (0, 1, 2)]),
+        _comparison().assign(family=family, **{"training seed": seed})
+        for family in ("unconditional VAE", "conditional VAE") for seed in (0, 1, 2)]),
         "Both families over temperature, run by run"),
     "plot_side_by_side": lambda: vu.plot_side_by_side(
         _images(10, 5), _images(10, 5),
@@ -260,7 +260,7 @@ def test_judged_accuracy_draws_intervals_only_when_the_table_has_them():
 
 def test_saved_figures_are_palette_pngs_at_the_figure_dpi_and_shown_as_saved(tmp_path, monkeypatch):
     shown = []
-    monkeypatch.setattr("IPython.display.display", lambda image, metadata: shown.append(image.data))
+    monkeypatch.setattr("IPython.display.display", lambda output, metadata=None: shown.append(output.data))
     fig, ax = plt.subplots(figsize=(4, 3))
     ax.scatter(*np.random.default_rng(RNG_SEED).normal(size=(2, 500)), c=np.arange(500), cmap="viridis", alpha=0.5)
     full_colour = io.BytesIO()
@@ -268,7 +268,7 @@ def test_saved_figures_are_palette_pngs_at_the_figure_dpi_and_shown_as_saved(tmp
     vu.save_and_show(fig, tmp_path / "scatter.png", "A scatter.")
 
     saved = (tmp_path / "scatter.png").read_bytes()
-    assert shown == [saved]
+    assert shown[0] == saved and "A scatter." in shown[1]  # the picture, then its caption as text
     with Image.open(io.BytesIO(saved)) as image, Image.open(full_colour) as original:
         assert image.mode == "P" and round(image.info["dpi"][0]) == printsize.FIGURE_DPI
         assert image.size == original.size
@@ -281,3 +281,31 @@ def test_saved_figures_are_palette_pngs_at_the_figure_dpi_and_shown_as_saved(tmp
     transparent.save(buffer, format="PNG")
     with Image.open(io.BytesIO(printsize.palette_png(buffer.getvalue()))) as image:
         assert image.convert("RGB").getpixel((0, 0)) == (255, 255, 255)  # transparent prints as white, not black
+
+
+def test_a_saved_figure_leaves_its_title_to_the_caption_and_the_notebook_shows_both(tmp_path, monkeypatch):
+    from vae_utils.printsize import _take_out_title
+
+    fig, _ = plt.subplots()
+    fig.suptitle("Judged accuracy\nper digit.")
+    assert _take_out_title(fig) == "Judged accuracy per digit"
+    assert not fig.get_suptitle() and not fig._suptitle.get_visible() and not fig._suptitle.get_in_layout()
+    plt.close(fig)
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda output, metadata=None: shown.append(output.data))
+    fig, _ = plt.subplots()
+    fig.suptitle("A title")
+    vu.save_and_show(fig, tmp_path / "figure.png", "The caption.")
+    assert shown[0] == (tmp_path / "figure.png").read_bytes()
+    assert shown[1] == "**A title.** The caption."  # the title went to the text under the picture
+
+
+def test_the_tradeoff_names_the_samplers_below_its_axis():
+    comparison = _comparison()
+    comparison.loc[comparison["sampler"] == "clamped prior", "accuracy"] = 0.1
+    fig = vu.plot_tradeoff(comparison, comparison.iloc[3], reference="the validation digits")
+    ax = fig.axes[0]
+    notes = [text.get_text() for text in ax.texts]
+    assert any("clamped prior: at most 10%" in note for note in notes)
+    assert ax.get_ylim()[0] == pytest.approx(0.9) and "validation digits" in ax.get_xlabel()
+    plt.close(fig)

@@ -18,7 +18,7 @@ def _protocol(last_epoch: int, test_losses: dict[int, float]) -> vu.curves.Proto
     history["epoch"], history["train_loss"] = epochs, 90 + 100 / epochs
     for epoch, loss in test_losses.items():
         history.loc[history["epoch"] == epoch, "test_loss"] = loss
-    return vu.curves.ProtocolRun(history, None, None)
+    return vu.run.RunRecord("runs/course_protocol", None, None, history)
 
 
 def _committed(name: str) -> dict:
@@ -50,7 +50,8 @@ def _finished_protocol(test_loss: float, iw_nll: float, accuracy: float,
     chosen = {**results["chosen"], "accuracy": accuracy, "accuracy_low": accuracy - 0.003,
               "accuracy_high": accuracy + 0.003}
     history = _protocol(1250, {**(on_the_way or {1000: test_loss - 0.01}), 1250: test_loss}).history
-    return vu.curves.ProtocolRun(history, protocol_metrics, {**results, "test_iw_nll": iw_nll, "chosen": chosen})
+    return vu.run.RunRecord("runs/course_protocol", protocol_metrics,
+                            {**results, "test_iw_nll": iw_nll, "chosen": chosen}, history)
 
 
 def test_protocol_table_sets_both_runs_side_by_side_measure_by_measure():
@@ -103,6 +104,6 @@ def test_patience_table_gives_what_each_run_needed_without_repeating_the_trainin
     seeds = {"patience": [{"seed": 0, "stop epoch": 231, "best epoch": 221, "noise sd": 0.0625, "plateau epoch": 211,
                            "patience to plateau": 8, "patience to best": 8}]}
     table = vu.patience_table(seeds)
-    assert list(table.columns) == ["training seed", "noise sd (nats)", "plateau epoch",
+    assert list(table.columns) == ["training seed", "noise sd (nats)", "within noise of best from epoch",
                                    "longest wait before it (epochs)"]
     assert table.iloc[0].tolist() == ["0", "0.062", "211", "8"]

@@ -13,7 +13,7 @@ def _run(name, seed, train_loss, val_loss=None, best_epoch=None, noise_sd=0.05, 
                             "val_loss": val_loss if val_loss is not None else np.nan})
     metrics = {"epochs_run": int(epochs[-1]), "best_epoch": best_epoch or int(epochs[-1]), "test": {"loss": 93.0},
                "early_stopping": {"noise_sd": noise_sd}, "config": {"seed": seed}}
-    return vu.SeedRun(name, seed, metrics, latent, history)
+    return vu.run.RunRecord(name, metrics, latent, history)
 
 
 def _log(values):

@@ -54,6 +54,11 @@ class ConditionalResult(NamedTuple):
     model: VAE  # the conditional VAE itself, for reconstructions of its own
     run: str  # its run folder, as shown
 
+    @property
+    def seed(self) -> int:
+        """Its training seed (initialisation and batch order): what names the run in the paper's tables."""
+        return int(RunFolder(self.run).read_metrics()["config"]["seed"])
+
 
 def analyse_conditional(
     run: RunFolder, judge: DigitClassifier, reference: RealFeatures, test_set: MNISTTensors, *,

@@ -1,18 +1,21 @@
-"""Tables of what the ex-post samplers are set against: the conditional VAE and the references per digit, the two
-judges' agreement, and the data-copying test. Used by notebook 04; nothing here computes a result of its own.
+"""Tables of notebooks 05 and 06: what the ex-post samplers are set against (the conditional VAE and the references
+per digit, the two judges' agreement, the data-copying test, the runs), the label budget and the rule under other
+clustering seeds. Nothing here computes a result of its own.
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from .formatting import judged_accuracy, mean_sd, percent, signed
+from .label_budget import FAMILIES, KMEANS, RuleChoice, _budget_key
 
-__all__ = ["agreement_table", "bootstrap_table", "conditional_runs_table", "copying_table", "digit_comparison_table",
-           "patience_table", "sampling_spread_table", "seed_generation_table", "seed_report_table",
-           "source_summary_table"]
+__all__ = ["agreement_table", "bootstrap_table", "budget_table", "conditional_runs_table", "copying_table",
+           "digit_comparison_table", "naming_table", "patience_table", "rule_seeds_table", "rule_table",
+           "sampling_spread_table", "seed_generation_table", "seed_report_table", "source_summary_table"]
 
 
 def _per_digit(quality: pd.DataFrame) -> pd.DataFrame:
@@ -154,11 +157,13 @@ def seed_generation_table(seeds: Mapping[str, Any], sampler_names: Mapping[str, 
 
 
 def patience_table(seeds: Mapping[str, Any]) -> pd.DataFrame:
-    """Per run: the validation loss's noise, its plateau, and the longest wait for a new best before the plateau,
-    which is the patience that reaching it needed (where each run stopped and peaked is in the training table)."""
+    """Per run: the validation loss's noise (the standard deviation of its epoch-to-epoch changes), the first epoch
+    within that noise of the run's best validation loss, and the longest wait for a new best before it, which is the
+    patience that reaching it needed. Not a plateau: every run was still improving when it stopped."""
     return pd.DataFrame([{
         "training seed": str(row["seed"]), "noise sd (nats)": f"{row['noise sd']:.3f}",
-        "plateau epoch": str(row["plateau epoch"]), "longest wait before it (epochs)": str(row["patience to plateau"]),
+        "within noise of best from epoch": str(row["plateau epoch"]),
+        "longest wait before it (epochs)": str(row["patience to plateau"]),
     } for row in seeds["patience"]])
 
 
@@ -168,10 +173,11 @@ def conditional_runs_table(conditionals: Sequence[Any]) -> pd.DataFrame:
     rows = []
     for result in conditionals:
         chosen = result.results["chosen"]
-        rows.append({"run": result.run, "T": f"{chosen['temperature']:g}", "judged accuracy": judged_accuracy(chosen),
+        rows.append({"training seed": str(result.seed), "T": f"{chosen['temperature']:g}",
+                     "judged accuracy": judged_accuracy(chosen),
                      "worst digit": f"{int(chosen['worst_digit'])}: {percent(chosen['min_accuracy'])}",
                      "recall": f"{chosen['recall']:.2f}"})
-    return pd.DataFrame(rows, columns=["run", "T", "judged accuracy", "worst digit", "recall"])
+    return pd.DataFrame(rows, columns=["training seed", "T", "judged accuracy", "worst digit", "recall"])
 
 
 def sampling_spread_table(spreads: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
@@ -196,3 +202,69 @@ def bootstrap_table(bootstrap: Mapping[str, Mapping[str, Mapping[str, float]]]) 
             row[shown] = f"{value['estimate']:.{digits}f} [{value['low']:.{digits}f}, {value['high']:.{digits}f}]"
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+# --- notebook 06: the label budget and the rule under other clustering seeds ----------------------------------
+
+def _spread(values: pd.Series, scale: float, digits: int, unit: str = "") -> str:
+    """Mean ± sd over subsets ('98.9 ± 0.3%'), or the one value when there is one subset."""
+    mean = f"{scale * values.mean():.{digits}f}"
+    return f"{mean}{unit}" if len(values) < 2 else f"{mean} ± {scale * values.std(ddof=1):.{digits}f}{unit}"
+
+
+def budget_table(rows: Sequence[Mapping[str, Any]] | pd.DataFrame) -> pd.DataFrame:
+    """The study as the report shows it: per family and labels per digit, each metric's mean ± sd over subsets."""
+    frame = pd.DataFrame(rows)
+    out = []
+    for (family, budget), group in frame.groupby(["family", "budget"], sort=False):
+        out.append({"sampler": family, "labels per digit": str(budget), "subsets": len(group),
+                    "judged accuracy": _spread(group["accuracy"], 100, 1, "%"),
+                    "worst digit": _spread(group["min_accuracy"], 100, 1, "%"),
+                    "recall": _spread(group["recall"], 1, 3), "coverage": _spread(group["coverage"], 1, 3),
+                    "Fréchet": _spread(group["frechet"], 1, 1),
+                    "_family": FAMILIES.index(family), "_budget": _budget_key(budget)})
+    return (pd.DataFrame(out).sort_values(["_family", "_budget"]).drop(columns=["_family", "_budget"])
+            .reset_index(drop=True))
+
+
+def naming_table(rows: Sequence[Mapping[str, Any]] | pd.DataFrame, k: int) -> pd.DataFrame:
+    """What each budget left to the naming rule, per budget over its subsets: clusters holding a labelled code,
+    clusters named although they hold none (from their nearest labelled codes), clusters left unnamed, and the
+    digits drawn from a fallback cluster (digit: in how many subsets)."""
+    frame = pd.DataFrame(rows)
+    frame = frame[frame["family"] == KMEANS]
+    out = []
+    for budget, group in frame.groupby("budget", sort=False):
+        fallback = pd.Series([d for digits in group["fallback_digits"] for d in digits], dtype=int).value_counts()
+        out.append({"labels per digit": str(budget), "subsets": len(group),
+                    "labelled images": int(group["labelled_images"].iloc[0]),
+                    f"clusters holding labels (of {k})": _spread(group["clusters_named_with_labels"], 1, 1),
+                    "named without holding one": _spread(group["clusters_named_without_labels"], 1, 1),
+                    "unnamed": _spread(group["clusters_unnamed"], 1, 1),
+                    "fallback digits": ", ".join(f"{d} ({n})" for d, n in sorted(fallback.items())) or "none",
+                    "_budget": _budget_key(budget)})
+    return pd.DataFrame(out).sort_values("_budget").drop(columns="_budget").reset_index(drop=True)
+
+
+def rule_table(choice: RuleChoice) -> pd.DataFrame:
+    """The naming rules as they were compared: each one's mean over the small budgets and subsets, the chosen first."""
+    scores = choice.scores
+    return pd.DataFrame({
+        "naming rule": scores["rule"].str.replace("_", " "), "settings": scores["settings"],
+        "judged accuracy": (100 * scores["accuracy"]).map("{:.2f}%".format),
+        "worst digit": (100 * scores["min_accuracy"]).map("{:.1f}%".format),
+        "recall": scores["recall"].map("{:.3f}".format),
+        "chosen": np.where(scores["rule"] == choice.rule, "yes", ""),
+    })
+
+
+def rule_seeds_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rule's choice under each clustering seed (``generation.rule_over_clustering_seeds``): the sampler and
+    temperature it chose, whether they met the rule on the choice set, and the reported numbers on the test set."""
+    return pd.DataFrame({
+        "clustering seed": rows["clustering seed"], "chosen sampler": rows["sampler"],
+        "T": rows["temperature"].map("{:g}".format), "meets rule": np.where(rows["meets_rule"], "yes", "no"),
+        "judged accuracy": [judged_accuracy(row) for _, row in rows.iterrows()],
+        "worst digit": rows.apply(lambda row: f"{percent(row['min_accuracy'])} (digit {row['worst_digit']})", axis=1),
+        "recall": rows["recall"].map("{:.2f}".format), "Fréchet": rows["frechet"].map("{:.1f}".format),
+    })

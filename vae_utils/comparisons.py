@@ -57,6 +57,7 @@ class MainAnalysis(NamedTuple):
     generated: torch.Tensor
     quality: pd.DataFrame
     prior_generated: torch.Tensor
+    prior_quality: pd.DataFrame
     reconstructions: torch.Tensor
     recon_quality: pd.DataFrame
     real_quality: pd.DataFrame
@@ -95,6 +96,7 @@ def read_main_analysis(run: RunFolder, model: VAE, train_set: MNISTTensors, test
         n_judged=n_judged, seed=reported, spread=pd.DataFrame(results.get("seed_spread", {}).get("per_seed", [])),
         generated=generated,
         quality=generation_quality(judge, generated, reference), prior_generated=prior_generated,
+        prior_quality=generation_quality(judge, prior_generated, reference),
         reconstructions=reconstructions, recon_quality=generation_quality(judge, reconstructions, reference),
         real_quality=generation_quality(judge, images_per_digit(sets.fit, n_judged, reported), reference),
         test_digits=images_per_digit(sets.report, n_judged, reported),
@@ -154,12 +156,12 @@ def family_runs(main: MainAnalysis, seed_run_dirs: Sequence[str | os.PathLike],
     analysed run of the main protocol with the sampler the rule chose on it, and each conditional VAE with its
     prior."""
     runs: list[tuple[str, int, VAE, Any]] = [
-        ("ex-post sampler", int(main.run.read_metrics()["config"]["seed"]), main.model,
+        ("unconditional VAE", int(main.run.read_metrics()["config"]["seed"]), main.model,
          load_saved_samplers(main.run).chosen)]
     for run_dir in seed_run_dirs:
         run = RunFolder(run_dir)
         if run.finished and run.has(RunFolder.SAMPLERS):
-            runs.append(("ex-post sampler", int(run.read_metrics()["config"]["seed"]), run.load_model(),
+            runs.append(("unconditional VAE", int(run.read_metrics()["config"]["seed"]), run.load_model(),
                          load_saved_samplers(run).chosen))
     for result in conditionals:
         seed = int(RunFolder(result.run).read_metrics()["config"]["seed"])
@@ -175,7 +177,7 @@ def family_curves(runs: Sequence[tuple[str, int, VAE, Any]], main: MainAnalysis)
     for family, seed, model, sampler in runs:
         curve = compare_samplers(model, main.judge, [sampler], main.temperatures, main.n_judged,
                                  int(main.rule["tuning_seed"]), main.reference)
-        rows.append(curve.assign(family=family, training_seed=seed))
+        rows.append(curve.assign(family=family, **{"training seed": seed}))
     return pd.concat(rows, ignore_index=True)
 
 
@@ -191,19 +193,19 @@ def accuracy_at_recall(curve: pd.DataFrame, recall: float) -> float:
 def matched_recall(curves: pd.DataFrame, first: str, second: str, n_points: int = 3) -> pd.DataFrame:
     """The two families' accuracy at the same recall, paired by training seed: at ``n_points`` recalls spread over
     the range every paired curve reaches, one row per seed and recall with the difference ``first`` - ``second``."""
-    seeds = sorted(set(curves.loc[curves["family"] == first, "training_seed"])
-                   & set(curves.loc[curves["family"] == second, "training_seed"]))
-    paired = curves[curves["training_seed"].isin(seeds) & curves["family"].isin([first, second])]
+    seeds = sorted(set(curves.loc[curves["family"] == first, "training seed"])
+                   & set(curves.loc[curves["family"] == second, "training seed"]))
+    paired = curves[curves["training seed"].isin(seeds) & curves["family"].isin([first, second])]
     if paired.empty:
-        return pd.DataFrame(columns=["training_seed", "recall", first, second, "difference"])
-    spans = paired.groupby(["family", "training_seed"])["recall"].agg(["min", "max"])
+        return pd.DataFrame(columns=["training seed", "recall", first, second, "difference"])
+    spans = paired.groupby(["family", "training seed"])["recall"].agg(["min", "max"])
     low, high = spans["min"].max(), spans["max"].min()
     targets = np.linspace(low, high, n_points + 2)[1:-1] if high > low else np.array([])
     rows = []
     for seed in seeds:
-        own = paired[paired["training_seed"] == seed]
+        own = paired[paired["training seed"] == seed]
         for recall in targets:
             a = accuracy_at_recall(own[own["family"] == first], recall)
             b = accuracy_at_recall(own[own["family"] == second], recall)
-            rows.append({"training_seed": seed, "recall": float(recall), first: a, second: b, "difference": a - b})
+            rows.append({"training seed": seed, "recall": float(recall), first: a, second: b, "difference": a - b})
     return pd.DataFrame(rows)

@@ -118,13 +118,17 @@ class TrainConfig:
 TRAIN_PARAMETERS = tuple(item.name for item in fields(TrainConfig) if item.name != "channels_last")
 
 
+@dataclass(frozen=True)
 class NotebookConfig:
     """A notebook's parameters: one field per name of its ``parameters`` cell, each checked on creation.
 
-    Subclasses are frozen dataclasses without defaults (the defaults live in the notebook's ``parameters`` cell).
+    Every notebook has the smoke switch and the MNIST folder, declared here once. Subclasses are frozen dataclasses
+    without defaults (the defaults live in the notebook's ``parameters`` cell).
     """
 
     notebook: ClassVar[str]
+    smoke_test: bool = parameter(BOOL)
+    data_dir: str | None = parameter(FOLDER)
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -157,9 +161,7 @@ class DataConfig(NotebookConfig):
     """Notebook 01: the data set at a glance."""
 
     notebook: ClassVar[str] = "01_data_exploration"
-    smoke_test: bool = parameter(BOOL)
     seed: int = parameter(SEED)
-    data_dir: str | None = parameter(FOLDER)
     figures_dir: str | None = parameter(FOLDER)
 
 
@@ -168,9 +170,7 @@ class ModelSummaryConfig(NotebookConfig):
     """Notebook 02: the network's layers and shapes."""
 
     notebook: ClassVar[str] = "02_model_summary"
-    smoke_test: bool = parameter(BOOL)
     seed: int = parameter(SEED)
-    data_dir: str | None = parameter(FOLDER)
     z_dim: int = parameter(COUNT)
     batch_size: int = parameter(partial(checks.check_int, low=1, high=N_TRAIN_IMAGES))
 
@@ -181,8 +181,6 @@ class TrainNotebookConfig(NotebookConfig):
 
     notebook: ClassVar[str] = "03_train"
     train: TrainConfig  # checked by TrainConfig itself
-    smoke_test: bool = parameter(BOOL)
-    data_dir: str | None = parameter(FOLDER)
     run_dir: str = parameter(PATH)
     figures_dir: str | None = parameter(FOLDER)
     retrain: bool = parameter(BOOL)
@@ -202,20 +200,27 @@ class TrainNotebookConfig(NotebookConfig):
         """The config from notebook 03's ``globals()``: TrainConfig first, then the session's fields."""
         cls.require(namespace)
         train = TrainConfig(**{name: namespace[name] for name in TRAIN_PARAMETERS})
-        return cls(train, **{item.name: namespace[item.name] for item in fields(cls) if item.name != "train"})
+        return cls(train=train, **{item.name: namespace[item.name] for item in fields(cls) if item.name != "train"})
 
 
 @dataclass(frozen=True)
-class LatentConfig(NotebookConfig):
+class StudyConfig(NotebookConfig):
+    """What the analyses of a trained run (notebooks 04, 05 and 06) share: the seed, the figures' folder, the run
+    folder they read (finished, unconditional and analysed by notebook 04, unless a notebook asks less) and the
+    training images the run was trained on."""
+
+    seed: int = parameter(SEED)
+    figures_dir: str | None = parameter(FOLDER)
+    run_dir: str = parameter(PATH, runs=("finished", "unconditional", "analysed"))
+    train_limit: int | None = parameter(partial(checks.check_int, low=N_DIGITS, high=N_TRAIN_IMAGES, optional=True))
+
+
+@dataclass(frozen=True)
+class LatentConfig(StudyConfig):
     """Notebook 04: the latent space, its k-means naming and the per-digit samplers."""
 
     notebook: ClassVar[str] = "04_latent_space"
-    smoke_test: bool = parameter(BOOL)
-    seed: int = parameter(SEED)
-    data_dir: str | None = parameter(FOLDER)
-    run_dir: str = parameter(PATH, runs=("finished",))
-    figures_dir: str | None = parameter(FOLDER)
-    train_limit: int | None = parameter(partial(checks.check_int, low=N_DIGITS, high=N_TRAIN_IMAGES, optional=True))
+    run_dir: str = parameter(PATH, runs=("finished",))  # notebook 04 is the analysis: any finished run
     k_values: list[int] = parameter(partial(checks.check_int_list, low=N_DIGITS))
     sampler_clusters: list[int] = parameter(partial(checks.check_int_list, low=N_DIGITS))
     mixture_components: int = parameter(partial(checks.check_int, low=N_DIGITS))
@@ -259,16 +264,10 @@ class LatentConfig(NotebookConfig):
 
 
 @dataclass(frozen=True)
-class ComparisonsConfig(NotebookConfig):
+class ComparisonsConfig(StudyConfig):
     """Notebook 05: the course protocol, the training seeds, the conditional VAE, the second judge and copying."""
 
     notebook: ClassVar[str] = "05_comparisons"
-    smoke_test: bool = parameter(BOOL)
-    seed: int = parameter(SEED)
-    data_dir: str | None = parameter(FOLDER)
-    figures_dir: str | None = parameter(FOLDER)
-    run_dir: str = parameter(PATH, runs=("finished", "unconditional", "analysed"))
-    train_limit: int | None = parameter(partial(checks.check_int, low=N_DIGITS, high=N_TRAIN_IMAGES, optional=True))
     # None: leave the course protocol out
     comparison_run_dir: str | None = parameter(FOLDER, runs=("finished", "unconditional", "analysed"))
     seed_run_dirs: list[str] = parameter(checks.check_path_list,
@@ -293,22 +292,24 @@ def _budget_list(name: str, value: Any) -> None:
 
 
 @dataclass(frozen=True)
-class LabelBudgetConfig(NotebookConfig):
-    """Notebook 06: the clusters named from a budget of labelled images per digit, beside the per-digit Gaussian."""
+class LabelBudgetConfig(StudyConfig):
+    """Notebook 06: the clusters named from a budget of labelled images per digit, beside the per-digit Gaussian,
+    and the rule re-run under other clustering seeds (``seed``: k-means of the budget study)."""
 
     notebook: ClassVar[str] = "06_label_budget"
-    smoke_test: bool = parameter(BOOL)
-    seed: int = parameter(SEED)  # k-means
-    data_dir: str | None = parameter(FOLDER)
-    figures_dir: str | None = parameter(FOLDER)
-    run_dir: str = parameter(PATH, runs=("finished", "unconditional", "analysed"))
-    train_limit: int | None = parameter(partial(checks.check_int, low=N_DIGITS, high=N_TRAIN_IMAGES, optional=True))
     budgets: list[int | None] = parameter(_budget_list)  # labels per digit; None: all of them
     subsets: int = parameter(COUNT)  # random labelled subsets per budget (seeds 0, 1, ...)
     n_judged: int = parameter(partial(checks.check_int, low=7))  # PRDC's k = 5: 5 neighbours + itself + 1
     # None: no conditional-VAE reference line
     cvae_run_dir: str | None = parameter(FOLDER, runs=("finished", "conditional", "analysed"))
     sampling_seed: int = parameter(SEED)  # the reported samples' seed (notebook 04's tuning seed chooses the rule)
+    clustering_seeds: list[int] = parameter(partial(checks.check_int_list, low=0))  # the rule made again with each
+
+    def check_relations(self) -> None:
+        """The rule's re-run needs two clustering seeds at least (one has no spread), each once."""
+        if len(self.clustering_seeds) < 2 or len(set(self.clustering_seeds)) != len(self.clustering_seeds):
+            raise ValueError(f"clustering_seeds must be at least two different seeds, each once, got "
+                             f"{self.clustering_seeds!r}: one seed has no spread")
 
 
 @dataclass(frozen=True)
@@ -316,9 +317,7 @@ class ExploreConfig(NotebookConfig):
     """Notebook 07: the interactive explorer."""
 
     notebook: ClassVar[str] = "07_explore"
-    smoke_test: bool = parameter(BOOL)
     seed: int = parameter(SEED)
-    data_dir: str | None = parameter(FOLDER)
     run_dir: str = parameter(PATH, runs=("finished", "analysed"))
     n_images: int = parameter(partial(checks.check_int, low=1, high=N_TEST_IMAGES))
     cvae_run_dir: str | None = parameter(FOLDER, runs=("finished", "conditional"))  # None: no conditional-VAE toggle

@@ -123,11 +123,22 @@ class ClosestPairs(NamedTuple):
     distances: np.ndarray  # [n]
 
 
+def _closest_order(distances: np.ndarray, generated: torch.Tensor, n_closest: int) -> np.ndarray:
+    """Which generated images to show as closest pairs: the closest of each digit when ``generated`` comes by digit
+    ([10, n, 1, 28, 28]), so that the thin, simple ones (which lie closest to everything) do not fill every place;
+    else the ``n_closest`` closest overall."""
+    if generated.dim() == 5:
+        per_digit = distances.reshape(generated.shape[0], generated.shape[1])
+        return np.arange(generated.shape[0]) * generated.shape[1] + per_digit.argmin(axis=1)
+    return np.argsort(distances)[:n_closest]
+
+
 def data_copying(train_images: torch.Tensor, features: Callable[[torch.Tensor], np.ndarray],
                  cases: Sequence[CopyingCase], n_cells: int = 50, seed: int = 0, n_closest: int = 10,
                  train_features: np.ndarray | None = None) -> tuple[pd.DataFrame, dict[str, ClosestPairs]]:
     """C_T of every case against every reference, in pixels and in the judge's features (``features`` maps images
-    to [N, D]), with the training images the model was fitted on; and each case's closest pairs in pixels.
+    to [N, D]), with the training images the model was fitted on; and each case's closest pairs in pixels (the
+    closest of each digit).
 
     The cells of each space are fitted once on the training images and serve every case. ``train_features``:
     ``features(train_images)`` when already at hand (``kept_judge_features``), so it is not computed again.
@@ -146,7 +157,7 @@ def data_copying(train_images: torch.Tensor, features: Callable[[torch.Tensor], 
                 rows.append({"generated": case.name, "space": space_name, "reference": reference_name,
                              **space.statistic(references[id(reference)], found)})
             if space_name == "pixels":
-                order = np.argsort(found.distances)[:n_closest]
+                order = _closest_order(found.distances, case.generated, n_closest)
                 flat = case.generated.reshape(-1, 1, 28, 28)
                 closest[case.name] = ClosestPairs(flat[order], train_images[found.index[order]],
                                                   found.distances[order])

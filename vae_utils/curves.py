@@ -15,11 +15,11 @@ import torch
 
 from .model import VAE
 from .paths import display_path, project_path
-from .run import RunFolder, Stop
+from .run import RunFolder, RunRecord
 from .training import evaluate
 
 __all__ = [
-    "COURSE_LOG", "HeldOut", "LogComparison", "ProtocolRun", "Trend", "compare_with_log", "early_stopping_evidence",
+    "COURSE_LOG", "HeldOut", "LogComparison", "Trend", "compare_with_log", "early_stopping_evidence",
     "heldout_minimum", "load_protocol_run", "loss_trend", "noise_proof_patience", "read_course_log",
     "stopping_evidence", "validation_noise",
 ]
@@ -192,33 +192,13 @@ def early_stopping_evidence(model: VAE, images: torch.Tensor, history: pd.DataFr
             "last_epoch": int(trend.last_epoch) if np.isfinite(trend.last_epoch) else None}
 
 
-class ProtocolRun(NamedTuple):
-    """Another run folder, read for comparison: its history so far, and its results once it has them."""
-
-    history: pd.DataFrame
-    metrics: dict[str, Any] | None  # metrics.json: present once the run has finished
-    latent: dict[str, Any] | None  # latent_metrics.json: present once notebook 04 has analysed it
-
-    @property
-    def analysed(self) -> bool:
-        """Finished and analysed by notebook 04: its final weights can be set beside the main model's."""
-        return self.metrics is not None and self.latent is not None
-
-
-def load_protocol_run(run_dir: str | os.PathLike | None) -> ProtocolRun | None:
+def load_protocol_run(run_dir: str | os.PathLike | None) -> RunRecord | None:
     """The course-protocol run as far as it has come (None when not asked for, or when it has no history yet).
 
-    Its results count only once it has finished: a run that a session's time budget paused has metrics.json too
-    (notebook 03 writes one at every stop), but those describe weights that training will move on from.
+    Its results count only once it has finished (``RunFolder.read_back``): a run that a session's time budget paused
+    has metrics.json too (notebook 03 writes one at every stop), but those describe weights training moves on from.
     """
     if run_dir is None:
         return None
-    run = RunFolder(run_dir)
-    history = run.read_history()
-    if history is None or history.empty:
-        return None
-    metrics = run.read_metrics() if run.has(RunFolder.METRICS) else None
-    if metrics is not None and Stop.of(metrics["stop_reason"]) is Stop.TIME_BUDGET:
-        metrics = None  # a session's time budget paused it: unfinished, it continues from last.pt
-    latent = run.read_latent_metrics() if metrics is not None and run.has(RunFolder.LATENT_METRICS) else None
-    return ProtocolRun(history, metrics, latent)
+    record = RunFolder(run_dir).read_back()
+    return None if record.history.empty else record

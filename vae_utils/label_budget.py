@@ -22,12 +22,13 @@ from .model import VAE
 from .run import RunFolder
 from .sampling import Sampler, generate_digits
 from .selection import summarise_quality
+from .uncertainty import rule_stability
 
 __all__ = [
     "ALL", "BUDGET_METRICS", "DEFAULT_CLUSTERS", "FAMILIES", "GAUSSIAN", "KMEANS", "SUFFICIENT_WITHIN",
-    "BudgetSetup", "BudgetStudy", "RuleChoice", "budget_samplers", "budget_study", "budget_summary", "budget_table",
-    "check_budgets", "choose_naming_rule", "conditional_reference", "label_budget_results", "naming_table",
-    "prepare_study", "rule_budgets", "rule_table", "smallest_sufficient_budget", "study_clusters",
+    "BudgetSetup", "BudgetStudy", "RuleChoice", "budget_samplers", "budget_study", "budget_summary",
+    "check_budgets", "choose_naming_rule", "conditional_reference", "label_budget_results",
+    "prepare_study", "rule_budgets", "smallest_sufficient_budget", "study_clusters",
     "sufficiency_text",
 ]
 
@@ -37,7 +38,7 @@ FAMILIES = (KMEANS, GAUSSIAN)
 BUDGET_METRICS = ("accuracy", "min_accuracy", "recall", "coverage", "frechet")  # what each scoring records
 SUFFICIENT_WITHIN = 0.01  # a budget suffices when its mean judged accuracy is within 1 point of all labels'
 DEFAULT_CLUSTERS = 100  # k when the main run's chosen sampler is not a k-means sampler
-_KMEANS_NAME = re.compile(r"^k-means (\d+)(?:, (\d+)%-pure)?$")  # ``fit_cluster_sampler``'s names
+_KMEANS_NAME = re.compile(r"^(pure )?k-means (\d+)$")  # ``fit_cluster_sampler``'s names
 
 
 def _budget_key(budget: int | str | None) -> float:
@@ -64,12 +65,13 @@ def check_budgets(budgets: Sequence[int | None], labels: np.ndarray) -> None:
             f"{counts[rarest]:,}, or None for all labels")
 
 
-def study_clusters(sampler_name: str, n_codes: int) -> tuple[int, float | None, str]:
+def study_clusters(sampler_name: str, n_codes: int, min_purity: float) -> tuple[int, float | None, str]:
     """k and the purity filter of the study's k-means sampler, and why, from the name of the sampler notebook 04
-    chose: its own k (and purity) when it is a k-means sampler, else ``DEFAULT_CLUSTERS`` without a filter."""
+    chose and its purity threshold: its own k (and ``min_purity`` when it is a pure one) when it is a k-means
+    sampler, else ``DEFAULT_CLUSTERS`` without a filter."""
     match = _KMEANS_NAME.match(sampler_name)
     if match:
-        k, purity = int(match.group(1)), (int(match.group(2)) / 100 if match.group(2) else None)
+        k, purity = int(match.group(2)), (float(min_purity) if match.group(1) else None)
         why = f"the chosen sampler, {sampler_name}, is a k-means sampler: its k"
     else:
         k, purity = DEFAULT_CLUSTERS, None
@@ -146,7 +148,8 @@ def prepare_study(run: RunFolder, train_set: MNISTTensors, *, budgets: Sequence[
                          "naming rule is chosen; the reported samples must come from a seed no choice saw")
     train, val = train_val_split(train_set, int(config["val_size"]), int(config.get("split_seed", 0)))
     check_budgets(budgets, train.labels.numpy())
-    k, purity, why = study_clusters(results["chosen"]["sampler"], len(train.labels))
+    k, purity, why = study_clusters(results["chosen"]["sampler"], len(train.labels),
+                                    results["rule"].get("min_purity", 0.9))
     return BudgetSetup(train, val, results["chosen"]["sampler"], float(results["chosen"]["temperature"]),
                        tuning_seed, int(results["n_judged"]), k, purity, why, conditional_reference(cvae_run_dir))
 
@@ -301,62 +304,17 @@ def sufficiency_text(results: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _spread(values: pd.Series, scale: float, digits: int, unit: str = "") -> str:
-    """Mean ± sd over subsets ('98.9 ± 0.3%'), or the one value when there is one subset."""
-    mean = f"{scale * values.mean():.{digits}f}"
-    return f"{mean}{unit}" if len(values) < 2 else f"{mean} ± {scale * values.std(ddof=1):.{digits}f}{unit}"
-
-
-def budget_table(rows: Sequence[Mapping[str, Any]] | pd.DataFrame) -> pd.DataFrame:
-    """The study as the report shows it: per family and labels per digit, each metric's mean ± sd over subsets."""
-    frame = pd.DataFrame(rows)
-    out = []
-    for (family, budget), group in frame.groupby(["family", "budget"], sort=False):
-        out.append({"sampler": family, "labels per digit": str(budget), "subsets": len(group),
-                    "judged accuracy": _spread(group["accuracy"], 100, 1, "%"),
-                    "worst digit": _spread(group["min_accuracy"], 100, 1, "%"),
-                    "recall": _spread(group["recall"], 1, 3), "coverage": _spread(group["coverage"], 1, 3),
-                    "Fréchet": _spread(group["frechet"], 1, 1),
-                    "_family": FAMILIES.index(family), "_budget": _budget_key(budget)})
-    return (pd.DataFrame(out).sort_values(["_family", "_budget"]).drop(columns=["_family", "_budget"])
-            .reset_index(drop=True))
-
-
-def naming_table(rows: Sequence[Mapping[str, Any]] | pd.DataFrame, k: int) -> pd.DataFrame:
-    """What each budget left to the naming rule, per budget over its subsets: clusters holding a labelled code,
-    clusters named although they hold none (from their nearest labelled codes), clusters left unnamed, and the
-    digits drawn from a fallback cluster (digit: in how many subsets)."""
-    frame = pd.DataFrame(rows)
-    frame = frame[frame["family"] == KMEANS]
-    out = []
-    for budget, group in frame.groupby("budget", sort=False):
-        fallback = pd.Series([d for digits in group["fallback_digits"] for d in digits], dtype=int).value_counts()
-        out.append({"labels per digit": str(budget), "subsets": len(group),
-                    "labelled images": int(group["labelled_images"].iloc[0]),
-                    f"clusters holding labels (of {k})": _spread(group["clusters_named_with_labels"], 1, 1),
-                    "named without holding one": _spread(group["clusters_named_without_labels"], 1, 1),
-                    "unnamed": _spread(group["clusters_unnamed"], 1, 1),
-                    "fallback digits": ", ".join(f"{d} ({n})" for d, n in sorted(fallback.items())) or "none",
-                    "_budget": _budget_key(budget)})
-    return pd.DataFrame(out).sort_values("_budget").drop(columns="_budget").reset_index(drop=True)
-
-
-def rule_table(choice: RuleChoice) -> pd.DataFrame:
-    """The naming rules as they were compared: each one's mean over the small budgets and subsets, the chosen first."""
-    scores = choice.scores
-    return pd.DataFrame({
-        "naming rule": scores["rule"].str.replace("_", " "), "settings": scores["settings"],
-        "judged accuracy": (100 * scores["accuracy"]).map("{:.2f}%".format),
-        "worst digit": (100 * scores["min_accuracy"]).map("{:.1f}%".format),
-        "recall": scores["recall"].map("{:.3f}".format),
-        "chosen": np.where(scores["rule"] == choice.rule, "yes", ""),
-    })
-
-
 def label_budget_results(*, setup: BudgetSetup, study: BudgetStudy, rows: Sequence[Mapping[str, Any]],
                          choice: RuleChoice, budgets: Sequence[int | None], subsets: int, seed: int,
-                         sampling_seed: int) -> dict[str, Any]:
-    """The study's results as ``label_budget.json`` holds them; the report reads this schema back."""
+                         sampling_seed: int, rule_seeds: pd.DataFrame | None = None) -> dict[str, Any]:
+    """The study's results as ``label_budget.json`` holds them; the report reads this schema back.
+
+    ``rule_seeds`` (``generation.rule_over_clustering_seeds``' rows) adds the rule's choice under each clustering
+    seed and its summary (``uncertainty.rule_stability``) under ``rule_over_clustering_seeds``."""
+    extra = {} if rule_seeds is None else {"rule_over_clustering_seeds": {
+        "per_seed": rule_seeds.to_dict(orient="records"),
+        "summary": rule_stability(rule_seeds.to_dict(orient="records"),
+                                  metrics=["accuracy", "min_accuracy", "recall", "coverage", "frechet"])}}
     summary = budget_summary(rows).set_index(["family", "budget"])
     has_all = None in budgets
     sufficient = {family: {"budget": smallest_sufficient_budget(rows, family) if has_all else None,
@@ -381,4 +339,5 @@ def label_budget_results(*, setup: BudgetSetup, study: BudgetStudy, rows: Sequen
         "sufficient_within": SUFFICIENT_WITHIN,
         "smallest_sufficient_budget": sufficient,
         "conditional_vae": setup.conditional,
+        **extra,
     }

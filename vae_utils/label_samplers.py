@@ -311,10 +311,10 @@ def budget_cluster_sampler(latents: np.ndarray, cluster_fit: ClusterFit, labelle
         fallback.append(digit)
         fallback_clusters.append(cluster)
     budget = _budget_text(counts, len(idx), len(latents))
-    purity_text = f", {min_purity:.0%}-pure" if min_purity else ""
+    purity_text = "pure " if min_purity else ""
     note = f"; digits {', '.join(map(str, fallback))} from the cluster nearest their labels" if fallback else ""
     sampler = DigitSampler(
-        name=f"k-means {len(to_digit)}{purity_text}, {budget} label{'' if budget == 1 else 's'}"
+        name=f"{purity_text}k-means {len(to_digit)} from {budget} label{'' if budget == 1 else 's'}"
              + ("" if budget == "all" else " per digit"),
         description=f"a Gaussian per k-means cluster of the training codes ({len(to_digit)} clusters), named from "
                     f"{len(idx):,} labelled images by the {rule} rule{note}",

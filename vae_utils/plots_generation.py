@@ -43,7 +43,7 @@ __all__ = [
 
 
 # --- choosing a sampler ----------------------------------------------------------------------------------------------
-def _tradeoff_curves(ax: plt.Axes, comparison: pd.DataFrame, chosen: pd.Series | None) -> None:
+def _tradeoff_curves(ax: plt.Axes, comparison: pd.DataFrame, chosen: pd.Series | None, reference: str) -> None:
     """One curve per sampler through its temperatures (recall grows with T, so T rises left to right), the chosen
     point ringed. Temperatures are named once in the legend's title: labels at every point would pile up."""
     for (name, group), color in zip(comparison.groupby("sampler", sort=False), sns.color_palette("tab10")):
@@ -56,34 +56,47 @@ def _tradeoff_curves(ax: plt.Axes, comparison: pd.DataFrame, chosen: pd.Series |
     ax.axhline(MIN_MEAN_ACCURACY, color="tab:green", linestyle="--", linewidth=1,
                label=f"rule: mean \u2265 {MIN_MEAN_ACCURACY:.1%}")
     ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-    ax.set(xlabel="mean recall\n(share of real test digits reached)")
+    ax.set(xlabel=f"mean recall against {reference}", ylabel="mean judged accuracy")
     ax.grid(alpha=0.3)
+
+
+def _below_axis_note(ax: plt.Axes, comparison: pd.DataFrame, low: float) -> None:
+    """Name the samplers whose whole curve lies below the axis, with their best accuracy, in the panel's corner: an
+    axis stretched to show them would pin every competitive curve to its top."""
+    best = comparison.groupby("sampler", sort=False)["accuracy"].max()
+    below = best[best < low]
+    if len(below):
+        text = "; ".join(f"{name}: at most {value:.0%}" for name, value in below.items())
+        ax.text(0.02, 0.03, wrap(f"below the axis: {text}", FIGURE_WIDTH_IN - 1.5, plt.rcParams["legend.fontsize"]),
+                transform=ax.transAxes, fontsize=plt.rcParams["legend.fontsize"], va="bottom",
+                bbox={"facecolor": "white", "edgecolor": "0.7", "alpha": 0.9})
 
 
 def plot_tradeoff(comparison: pd.DataFrame, chosen: pd.Series | None = None, zoom_from: float = 0.9,
                   title: str = "Correct against diverse: judged accuracy and recall over temperature",
-                  references: Mapping[str, Mapping[str, float]] | None = None) -> Figure:
-    """Lower temperature buys accuracy with recall: every sampler on the left, the competitive band
-    (mean accuracy above ``zoom_from``, where the rule chooses) enlarged on the right. ``references`` (name ->
-    a row with ``recall`` and ``accuracy``, e.g. real digits and reconstructions) are drawn as single stars."""
+                  references: Mapping[str, Mapping[str, float]] | None = None,
+                  reference: str = "the real digits") -> Figure:
+    """Lower temperature buys accuracy with recall: every sampler's curve over temperature in the band where the
+    rule chooses (mean accuracy above ``zoom_from``); a sampler that never reaches the band is named in a note.
+    ``references`` (name -> a row with ``recall`` and ``accuracy``, e.g. real digits and reconstructions) are drawn
+    as single stars; ``reference`` names the real digits recall is measured against."""
     references = references or {}
     n_entries = comparison["sampler"].nunique() + 1 + (chosen is not None) + len(references)
-    fig, (overview, zoom) = subplots(3.8 + 0.22 * math.ceil(n_entries / 2), ncols=2)
-    for ax in (overview, zoom):
-        _tradeoff_curves(ax, comparison, chosen)
-        _reference_points(ax, references)
-    overview.set_ylabel("mean judged accuracy")
-    overview.set_title("(a) all samplers")
+    fig, ax = subplots(3.4 + 0.22 * math.ceil(n_entries / 2))
+    _tradeoff_curves(ax, comparison, chosen, reference)
+    _reference_points(ax, references)
     points = [(row["recall"], row["accuracy"]) for row in references.values()]
     band = pd.concat([comparison[["recall", "accuracy"]], pd.DataFrame(points, columns=["recall", "accuracy"])])
+    if not (band["accuracy"] >= zoom_from).any():  # an undertrained model: start the axis below its best setting
+        zoom_from = max(0.0, math.floor(20 * (band["accuracy"].max() - 0.1)) / 20)
     band = band[band["accuracy"] >= zoom_from]
     if not band.empty:
         margin = 0.02 * max(band["recall"].max() - band["recall"].min(), 0.1)
-        zoom.set_xlim(band["recall"].min() - margin, band["recall"].max() + 4 * margin)
-    zoom.set_ylim(zoom_from, 1.003)
-    zoom.set_title(f"(b) enlarged: accuracy above {zoom_from:.0%}")
+        ax.set_xlim(band["recall"].min() - margin, band["recall"].max() + 4 * margin)
+    ax.set_ylim(zoom_from, 1.003)
+    _below_axis_note(ax, comparison, zoom_from)
     temperatures = sorted(comparison["temperature"].unique())
-    handles, labels = overview.get_legend_handles_labels()
+    handles, labels = ax.get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=2, frameon=False,
                title=f"temperature T from {temperatures[0]:g} (left) to {temperatures[-1]:g} (right) on each curve")
     figure_title(fig, title)
@@ -97,12 +110,12 @@ def plot_family_curves(curves: pd.DataFrame, title: str) -> Figure:
     families = list(dict.fromkeys(curves["family"]))
     for family, color in zip(families, (TRAIN_COLOR, TEST_COLOR, "dimgray")):
         own = curves[curves["family"] == family]
-        for index, (seed, run) in enumerate(own.groupby("training_seed")):
+        for index, (seed, run) in enumerate(own.groupby("training seed")):
             run = run.sort_values("recall")
             ax.errorbar(run["recall"], run["accuracy"],
                         yerr=[run["accuracy"] - run["accuracy_low"], run["accuracy_high"] - run["accuracy"]],
                         color=color, marker="o", markersize=3, linewidth=1, capsize=2, alpha=0.85,
-                        label=f"{family} ({own['training_seed'].nunique()} runs)" if index == 0 else None)
+                        label=f"{family} ({own['training seed'].nunique()} runs)" if index == 0 else None)
     ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))
     ax.set_xlabel("recall (higher: more of the real digits' variety reached)")
     ax.set_ylabel("mean judged accuracy")
@@ -120,8 +133,8 @@ def _reference_points(ax: plt.Axes, references: Mapping[str, Mapping[str, float]
 
 
 def plot_nearest_copies(closest: Mapping[str, Any], title: str) -> Figure:
-    """For each set of generated digits, its digits nearest to a training image (top) above those training images
-    (bottom), nearest first: what a copy would look like if there were one."""
+    """For each set of generated digits, its digit nearest to a training image for each digit 0-9 (top) above that
+    training image (bottom): what a copy would look like if there were one."""
     rows, labels = [], []
     for name, pairs in closest.items():
         rows += [pairs.generated, pairs.neighbours]
@@ -131,7 +144,7 @@ def plot_nearest_copies(closest: Mapping[str, Any], title: str) -> Figure:
     width, height = grid_size(len(rows), n, margin_w=2.0, margin_h=1.1)
     fig, ax = subplots(height, width_in=width)
     show_mosaic(ax, images, [wrap(label, 1.7, plt.rcParams["ytick.labelsize"]) for label in labels], None)
-    ax.set_xlabel("nearest to a training image first")
+    ax.set_xlabel("digit asked for, 0 to 9" if n == N_DIGITS else "nearest to a training image first")
     figure_title(fig, title)
     trim_to_images(fig, [ax])
     return fig

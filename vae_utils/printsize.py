@@ -48,14 +48,18 @@ ACTIVE_COLOR, INACTIVE_COLOR = "tab:blue", "0.7"
 
 
 def save_and_show(fig: Figure, path: str | os.PathLike, caption: str, label: str | None = None) -> None:
-    """Save a figure atomically as PNG, then display that PNG with its caption.
+    """Save a figure atomically as PNG, then display that PNG with its title and caption below it.
 
-    The caption travels in the output's metadata; the report's LaTeX template turns it into a numbered figure
-    (``label``, default ``fig:<file stem>``, is what the text's ``@fig:...`` references point to).
+    The figure's title (``figure_title``) is taken out of the picture before saving: on the printed page the caption
+    says what the figure shows, and a title inside it would say it twice. In the notebook the title and caption are
+    shown as text under the picture instead. The caption also travels in the output's metadata; the report's LaTeX
+    template turns it into a numbered figure (``label``, default ``fig:<file stem>``, is what the text's
+    ``@fig:...`` references point to).
     """
-    from IPython.display import Image, display
+    from IPython.display import Image, Markdown, display
 
     path = project_path(path)
+    title = _take_out_title(fig)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=FIGURE_DPI, bbox_inches="tight")
     plt.close(fig)
@@ -63,6 +67,15 @@ def save_and_show(fig: Figure, path: str | os.PathLike, caption: str, label: str
     write_bytes(path, png)
     display(Image(data=png, format="png"),
             metadata={"caption": caption, "label": label or f"fig:{path.stem.replace('_', '-')}"})
+    display(Markdown(f"**{title}.** {caption}" if title else caption))
+
+
+def _take_out_title(fig: Figure) -> str:
+    """The figure's title (one line, as written), removed from the figure so that it neither prints nor takes space."""
+    title = fig.get_suptitle()
+    if title:
+        fig.suptitle("").set(visible=False, in_layout=False)
+    return " ".join(title.split()).rstrip(".")
 
 
 def palette_png(png: bytes) -> bytes:

@@ -28,7 +28,7 @@ from torch import nn
 from .model import MODELS, VAE, count_parameters
 from .paths import atomic_path, display_path, project_path, read_json, write_json
 
-__all__ = ["CheckpointError", "Plan", "RunFolder", "Stop", "TrainingState"]
+__all__ = ["CheckpointError", "Plan", "RunFolder", "RunRecord", "Stop", "TrainedRun", "TrainingState"]
 
 CHECKPOINT_FORMAT = 1
 JUDGE_FORMAT = 1
@@ -126,6 +126,27 @@ class TrainedRun(NamedTuple):
     model: VAE
     state: TrainingState
     metrics: dict[str, Any]
+
+
+class RunRecord(NamedTuple):
+    """A run folder's results read back, the one type every comparison and the paper read: its name, its
+    ``metrics.json`` (None until training has finished), its ``latent_metrics.json`` (None until notebook 04 has
+    analysed it) and its per-epoch history as it stands. ``TrainedRun`` is the other way in: the network itself."""
+
+    folder: str
+    metrics: dict[str, Any] | None
+    latent: dict[str, Any] | None
+    history: pd.DataFrame
+
+    @property
+    def seed(self) -> int | None:
+        """The training seed (initialisation and batch order), once the run has finished."""
+        return None if self.metrics is None else int(self.metrics["config"]["seed"])
+
+    @property
+    def analysed(self) -> bool:
+        """Finished and analysed by notebook 04: its results can be set beside another run's."""
+        return self.metrics is not None and self.latent is not None
 
 
 def _architecture(model: VAE) -> dict[str, Any]:
@@ -422,6 +443,16 @@ class RunFolder:
             raise CheckpointError(f"'{display_path(path)}' has columns {list(found.columns)}, not a history of this "
                                   "project; run notebooks/03_train.ipynb again to rewrite it")
         return found
+
+    def read_back(self) -> RunRecord:
+        """The run's results as far as they go: metrics only once it has finished (a run its time budget paused has
+        a metrics.json too, but of weights that training will move on from), the analysis only once both exist."""
+        history = self.read_history()
+        metrics = self.read_metrics() if self.has(self.METRICS) else None
+        if metrics is not None and Stop.of(metrics.get("stop_reason", "")) in (None, Stop.TIME_BUDGET):
+            metrics = None  # paused by its time budget (or never stopped): training moves on from these weights
+        latent = self.read_latent_metrics() if metrics is not None and self.has(self.LATENT_METRICS) else None
+        return RunRecord(self.shown, metrics, latent, history if history is not None else pd.DataFrame())
 
     def has(self, name: str) -> bool:
         """Whether one of the folder's files (``RunFolder.METRICS`` and the like) exists."""

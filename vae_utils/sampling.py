@@ -196,7 +196,7 @@ def fit_cluster_sampler(
             covariances[cluster] += np.cov(members, rowvar=False)
     purity = cluster_purity(ids, labels, fit.k)
     weights = _drop_impure(sizes, purity, fit.cluster_to_digit, min_purity) if min_purity > 0 else sizes
-    name = f"k-means {fit.k}" + (f", {min_purity:.0%}-pure" if min_purity > 0 else "")
+    name = ("pure " if min_purity > 0 else "") + f"k-means {fit.k}"  # a short noun; the description gives the filter
     pure = f"; clusters below {min_purity:.0%} purity left out" if min_purity > 0 else ""
     return DigitSampler(
         name=name,
@@ -309,7 +309,7 @@ def mixture_sampler(
     weights = mixture.weights_ * (to_digit >= 0)
     if min_purity > 0:
         weights = _drop_impure(weights, cluster_purity(ids, labels, k), to_digit, min_purity)
-    name = f"mixture {k}" + (f", {min_purity:.0%}-pure" if min_purity > 0 else "")
+    name = ("pure " if min_purity > 0 else "") + f"mixture {k}"
     pure = f"; components below {min_purity:.0%} purity left out" if min_purity > 0 else ""
     return DigitSampler(
         name=name,

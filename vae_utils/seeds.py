@@ -8,39 +8,20 @@ against the course report's log, the stopping epochs, the likelihoods, the laten
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping, NamedTuple, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from .run import RunFolder
+from .run import RunFolder, RunRecord
 
 __all__ = ["fixed_epoch_losses", "load_seed_runs", "log_band", "main_setting_on", "patience_needs", "seed_losses",
-           "seed_results", "seed_summary", "seed_table", "SeedRun"]
+           "seed_results", "seed_summary", "seed_table"]
 
 
-class SeedRun(NamedTuple):
-    """One finished run of the main protocol: its folder, training seed, metrics, analysis (None before notebook 04
-    has run on it) and per-epoch history."""
-
-    folder: str
-    seed: int
-    metrics: dict[str, Any]
-    latent: dict[str, Any] | None
-    history: pd.DataFrame
-
-
-def load_seed_runs(run_dirs: Sequence[str | os.PathLike]) -> list[SeedRun]:
-    """The finished runs among ``run_dirs``, in the order given (runs still training are left out)."""
-    runs = []
-    for folder in run_dirs:
-        run = RunFolder(folder)
-        if not run.finished:
-            continue
-        metrics = run.read_metrics()
-        latent = run.read_latent_metrics() if run.has(RunFolder.LATENT_METRICS) else None
-        runs.append(SeedRun(run.shown, int(metrics["config"]["seed"]), metrics, latent, run.read_history()))
-    return runs
+def load_seed_runs(run_dirs: Sequence[str | os.PathLike]) -> list[RunRecord]:
+    """The finished runs among ``run_dirs``, read back in the order given (runs still training are left out)."""
+    return [record for record in (RunFolder(folder).read_back() for folder in run_dirs) if record.metrics is not None]
 
 
 def main_setting_on(latent: Mapping[str, Any], sampler: str, temperature: float) -> dict[str, Any] | None:
@@ -51,7 +32,7 @@ def main_setting_on(latent: Mapping[str, Any], sampler: str, temperature: float)
     return None
 
 
-def seed_table(runs: Sequence[SeedRun], main_chosen: Mapping[str, Any]) -> pd.DataFrame:
+def seed_table(runs: Sequence[RunRecord], main_chosen: Mapping[str, Any]) -> pd.DataFrame:
     """One numeric row per run: stopping and best epoch, test negative ELBO and IW-NLL, active units, k-means
     purity at k = 10 (test), the rule's choice with its accuracy, worst digit, recall and Fréchet distance, and the
     main run's chosen setting scored on this run (tuning seed)."""
@@ -85,13 +66,13 @@ def seed_summary(table: pd.DataFrame) -> pd.DataFrame:
                          "max": numeric.max(), "runs": numeric.count()})
 
 
-def seed_losses(runs: Sequence[SeedRun]) -> pd.DataFrame:
+def seed_losses(runs: Sequence[RunRecord]) -> pd.DataFrame:
     """The runs' training losses side by side (one column per run), over the epochs every run reached."""
     last = min(int(run.history["epoch"].max()) for run in runs)
     return pd.DataFrame({run.folder: run.history.set_index("epoch")["train_loss"] for run in runs}).loc[1:last]
 
 
-def log_band(runs: Sequence[SeedRun], log: pd.DataFrame, after: int = 50) -> dict[str, Any]:
+def log_band(runs: Sequence[RunRecord], log: pd.DataFrame, after: int = 50) -> dict[str, Any]:
     """Is the course report's log inside the run-to-run band of training losses, epoch by epoch?
 
     Over the epochs every run reached (``after`` and before, and after ``after`` separately): the share of epochs
@@ -128,7 +109,7 @@ def _new_best_epochs(history: pd.DataFrame) -> np.ndarray:
     return history["epoch"].to_numpy(int)[is_new]
 
 
-def patience_needs(runs: Sequence[SeedRun]) -> pd.DataFrame:
+def patience_needs(runs: Sequence[RunRecord]) -> pd.DataFrame:
     """Per run: where it stopped and peaked, when its validation loss first came within one noise standard deviation
     of its best (the plateau), and the smallest patience that would have reached the plateau and the best epoch
     (the longest stretch without a new best before each)."""
@@ -151,7 +132,7 @@ def patience_needs(runs: Sequence[SeedRun]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def seed_results(runs: Sequence[SeedRun], main_chosen: Mapping[str, Any], log: pd.DataFrame) -> dict[str, Any]:
+def seed_results(runs: Sequence[RunRecord], main_chosen: Mapping[str, Any], log: pd.DataFrame) -> dict[str, Any]:
     """Everything the report says about the runs, in plain types for ``latent_metrics.json``: the per-run rows,
     their mean, sd and range, the course report's log against the band (with two runs or more) and patience."""
     table = seed_table(runs, main_chosen)
@@ -164,19 +145,22 @@ def seed_results(runs: Sequence[SeedRun], main_chosen: Mapping[str, Any], log: p
     }
 
 
-def fixed_epoch_losses(runs: Sequence[SeedRun], step: int = 50) -> pd.DataFrame:
+def fixed_epoch_losses(runs: Sequence[RunRecord], step: int = 50) -> pd.DataFrame:
     """Each run's test negative ELBO at the same epochs (every ``step``, from the test loss recorded every 10 epochs
     for analysis only), beside its loss where patience stopped it and whether it was still improving then.
 
     Patience stopped every run while its validation loss still fell, so part of the spread between runs is where
-    each stopped; at fixed epochs the runs are compared at equal training."""
-    recorded_to = [run.history.dropna(subset=["test_loss"])["epoch"].max() for run in runs]
-    common = int(min(0 if pd.isna(last) else last for last in recorded_to))  # 0: a run that recorded none
-    epochs = list(range(step, common + 1, step))
+    each stopped; at fixed epochs the runs are compared at equal training. The epochs are those every run that
+    recorded test losses reached; a run that recorded none (the main run was trained before the recording existed)
+    keeps its row with empty epoch columns, so it never shortens the comparison of the others."""
+    recorded = {run.folder: run.history.dropna(subset=["test_loss"]).set_index("epoch")["test_loss"]
+                if "test_loss" in run.history else pd.Series(dtype=float) for run in runs}
+    reached = [int(losses.index.max()) for losses in recorded.values() if len(losses)]
+    epochs = list(range(step, min(reached) + 1, step)) if reached else []
     rows = []
     for run in runs:
-        recorded = run.history.dropna(subset=["test_loss"]).set_index("epoch")["test_loss"]
-        row = {"run": run.folder, **{f"epoch {epoch}": float(recorded.get(epoch, np.nan)) for epoch in epochs}}
+        losses = recorded[run.folder]
+        row = {"run": run.folder, **{f"epoch {epoch}": float(losses.get(epoch, np.nan)) for epoch in epochs}}
         evidence = run.metrics.get("early_stopping", {})
         row.update({"stopped at epoch": int(run.metrics["epochs_run"]),
                     "test loss, selected weights": float(run.metrics["test"]["loss"]),
