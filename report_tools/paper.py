@@ -406,7 +406,8 @@ def _rule_seeds_values(record: Mapping[str, Any] | None, chosen: Mapping[str, An
             "rule_seeds_meet": count_word(summary.get("meets_rule_count", 0)),
             "rule_seeds_accuracy": f"{100 * numbers['accuracy']['mean']:.1f} ± {100 * numbers['accuracy']['sd']:.1f}%",
             "rule_seeds_worst": " to ".join(percent(numbers["min_accuracy"][end]) for end in ("min", "max")),
-            "rule_seeds_recall": f"{numbers['recall']['mean']:.2f} ± {numbers['recall']['sd']:.2f}"}
+            "rule_seeds_recall": f"{numbers['recall']['mean']:.3f} ± {numbers['recall']['sd']:.3f}",
+            "rule_seeds_all_same": same == len(rows)}
 
 
 def _budget_word(budget: Any) -> str:
@@ -453,6 +454,7 @@ def _fair_values(run: RunFolder) -> dict[str, Any]:
         values["matched_difference_range"] = (f"{signed(100 * differences.min(), 1)} to "
                                               f"{signed(100 * differences.max(), 1)}")
         values["matched_positive_pairs"] = count_word(int((differences > 0).sum()))
+        values["matched_labels_help"] = bool(differences.mean() < 0)  # the conditional VAE more accurate
         mean = 100 * differences.mean()
         values["matched_difference_words"] = (
             f"{abs(mean):.1f} points {'less' if mean > 0 else 'more'} accurate on average over "

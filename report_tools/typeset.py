@@ -6,11 +6,12 @@ wrap and at what width, is decided here, by the builder (``scripts/build_report.
 
 from __future__ import annotations
 
+import re
 from typing import Callable
 
 import pandas as pd
 
-__all__ = ["TABLE_LAYOUTS", "column_format", "table_latex", "wrapped"]
+__all__ = ["FOLDED_TABLES", "TABLE_LAYOUTS", "column_format", "fold_numbered_rows", "table_latex", "wrapped"]
 
 _LATEX_SPECIALS = str.maketrans({c: "\\" + c for c in "&%$#_{}"})
 
@@ -36,8 +37,35 @@ TABLE_LAYOUTS: dict[str, Callable[[int], str]] = {
     "tbl:claims": lambda n: wrapped(0.17) + wrapped(0.3) + wrapped(0.45),
     "tbl:protocol": lambda n: wrapped(0.26) + wrapped(0.33) + wrapped(0.33),
     "tbl:seeds-generation": lambda n: wrapped(0.2) + wrapped(0.13) * (n - 3) + "rr",
-    "tbl:label-budget": lambda n: wrapped(0.14) + "rr" + wrapped(0.115, "right") * (n - 3),
+    "tbl:label-budget": lambda n: wrapped(0.1) + wrapped(0.065, "right") * 2 + wrapped(0.105, "right") * (n - 3),
 }
+
+
+# Tables whose rows that differ only in a number (k-means 10, 50, 100, 200) are printed as one row.
+FOLDED_TABLES = frozenset({"tbl:samplers"})
+_NUMBERED_NAME = re.compile(r"^(?P<stem>.*?)(?P<number>\d+)$")
+
+
+def fold_numbered_rows(frame: pd.DataFrame, symbol: str = "k") -> pd.DataFrame:
+    """Rows whose name (first column) ends in a number and whose other cells are the same sentence with that number
+    in place become one row, "k-means k (k = 10, 50, 100, 200)", its sentences with ``symbol`` for the number: one
+    sentence printed four times says nothing a reader needs four times. Other rows stay, in their order."""
+    name, rest = frame.columns[0], list(frame.columns[1:])
+    groups: dict[tuple, list[tuple[int, str]]] = {}
+    for index, row in frame.iterrows():
+        match = _NUMBERED_NAME.match(str(row[name]))
+        if match:
+            number = match["number"]
+            shape = (match["stem"], *(re.sub(rf"\b{number}\b", symbol, str(row[c])) for c in rest))
+            groups.setdefault(shape, []).append((index, number))
+    folded, skip = {}, set()
+    for shape, members in groups.items():
+        if len(members) >= 2:
+            numbers = ", ".join(number for _, number in members)
+            folded[members[0][0]] = [f"{shape[0]}{symbol} ({symbol} = {numbers})", *shape[1:]]
+            skip.update(index for index, _ in members[1:])
+    rows = [folded.get(index, list(row)) for index, row in frame.iterrows() if index not in skip]
+    return pd.DataFrame(rows, columns=frame.columns)
 
 
 def column_format(label: str | None, n_columns: int) -> str | None:
@@ -56,6 +84,8 @@ def table_latex(text: pd.DataFrame, caption: str, column_format: str | None = No
     text below 8 pt, so a table too wide for that must be split or moved to the landscape appendix.
     ``caption_is_latex``: the caption is LaTeX already (the paper's, converted by pandoc), not plain text.
     """
+    if text.columns.empty:  # a comparison with nothing to compare yet (a smoke run): say so instead of no table
+        text, column_format = pd.DataFrame({"": ["no rows yet"]}), "l"
     tabular = text.to_latex(index=False, escape=True, column_format=column_format)
     label_line = f"\\label{{{label}}}\n" if label else ""
     table = (

@@ -258,6 +258,8 @@ def table_cell(caption: str, label: str, tables: Mapping[str, Mapping[str, Any]]
         raise ReportBuildError(f"the paper places table {label}, which no executed notebook showed (shown: {known})")
     shape = tables[label]
     frame = pd.DataFrame(shape["rows"], columns=shape["columns"])
+    if label in typeset.FOLDED_TABLES:
+        frame = typeset.fold_numbered_rows(frame)
     latex = typeset.table_latex(frame, markdown_to_latex(caption), typeset.column_format(label, len(frame.columns)),
                                 label, caption_is_latex=True, placement=placement)
     return nbformat.v4.new_raw_cell(latex, metadata={"raw_mimetype": "text/latex"})

@@ -165,6 +165,8 @@ def length_problems(pages: Sequence[Sequence[str]], max_body: int = MAX_BODY_PAG
     lettered section after the references to the end) at most ``max_appendix``."""
     references = section_page(pages, re.compile(r"^References$"))
     body_pages = len(pages) if references is None else references + 1  # no references: all of it is body
+    if references is not None and next((line for line in pages[references] if line.strip()), "") == "References":
+        body_pages = references  # the references open their page: the body ended on the page before
     problems = []
     if body_pages > max_body:
         problems.append(f"the body runs to page {body_pages}, longer than {max_body} pages")

@@ -517,3 +517,11 @@ def test_a_web_address_in_code_font_is_a_reference_not_program_text(tmp_path):
                       "uri": "https://github.com/mh-sun/a"})
     document.save(tmp_path / "url.pdf")
     assert pdf_problems(tmp_path / "url.pdf", notebook_parameter_names()) == []
+
+
+def test_references_that_open_a_page_end_the_body_on_the_page_before():
+    length_problems = check_report.length_problems
+    body = [["Some text."] for _ in range(15)]
+    assert length_problems([*body, ["References", "Burda 2016."]]) == []
+    assert length_problems([*body, ["The end of a sentence.", "References", "Burda 2016."]]) == [
+        "the body runs to page 16, longer than 15 pages"]

@@ -107,3 +107,22 @@ def test_patience_table_gives_what_each_run_needed_without_repeating_the_trainin
     assert list(table.columns) == ["training seed", "noise sd (nats)", "within noise of best from epoch",
                                    "longest wait before it (epochs)"]
     assert table.iloc[0].tolist() == ["0", "0.062", "211", "8"]
+
+
+def test_rows_that_differ_only_in_a_number_are_folded_into_one_and_the_others_stay():
+    from report_tools.typeset import fold_numbered_rows
+
+    frame = pd.DataFrame({"sampler": ["clamped prior", "k-means 10", "k-means 50", "pure k-means 50", "mixture 100"],
+                          "drawn from": ["the prior", "a Gaussian per cluster (10 clusters)",
+                                         "a Gaussian per cluster (50 clusters)", "a pure one (50 clusters)",
+                                         "a 100-component mixture"]})
+    folded = fold_numbered_rows(frame)
+    assert folded["sampler"].tolist() == ["clamped prior", "k-means k (k = 10, 50)", "pure k-means 50", "mixture 100"]
+    assert folded.loc[1, "drawn from"] == "a Gaussian per cluster (k clusters)"
+
+
+def test_a_table_with_nothing_to_compare_yet_is_typeset_as_saying_so():
+    from report_tools.typeset import table_latex
+
+    latex = table_latex(pd.DataFrame(), "Nothing yet", label="tbl:empty")
+    assert "no rows yet" in latex and "\\begin{tabular}{l}" in latex
