@@ -37,7 +37,7 @@ TABLE_LAYOUTS: dict[str, Callable[[int], str]] = {
     "tbl:claims": lambda n: wrapped(0.17) + wrapped(0.3) + wrapped(0.45),
     "tbl:protocol": lambda n: wrapped(0.26) + wrapped(0.33) + wrapped(0.33),
     "tbl:seeds-generation": lambda n: wrapped(0.2) + wrapped(0.13) * (n - 3) + "rr",
-    "tbl:label-budget": lambda n: wrapped(0.1) + wrapped(0.065, "right") * 2 + wrapped(0.105, "right") * (n - 3),
+    "tbl:label-budget": lambda n: wrapped(0.11) + wrapped(0.07, "right") + wrapped(0.065, "right") + "r" * (n - 3),
 }
 
 
