@@ -32,7 +32,7 @@ pdf_problems, notebook_parameter_names = check_report.pdf_problems, check_report
 # The paper's numbered sections in order, then the references and the appendix.
 SECTIONS = [
     "Abstract", "1 Introduction", "2 Related work", "3 Method", "4 Results", "5 Limitations", "6 Conclusion",
-    "7 Reproducibility", "References", "A The network", "E More on the runs", "F The course report",
+    "7 Reproducibility", "References", "A The network", "D More on the runs", "E The course report",
 ]
 
 
