@@ -4,6 +4,11 @@ The smoke pipeline runs once per session: nbval executes every notebook in noteb
 (``smoke_test = "CI" in os.environ``: a few epochs on small subsets, written to ``build/smoke/``), and this file keeps
 what each cell printed, so that each notebook is executed once and the tests in tests/ read its outputs (the executed
 notebooks in ``build/smoke/executed/``, the run folders in ``build/smoke/``) instead of executing it again.
+
+The suite runs on two pytest-xdist workers (``-n 2`` in pyproject.toml): the notebooks and the tests that read their
+outputs (tests/test_smoke_pipeline.py) form one unit of work, run in collection order on one worker, while the other
+worker takes the remaining test modules. Each worker computes with one thread, so that the two never compete for the
+same cores. (xdist's own ``xdist_group`` mark cannot be used: it renames node ids, which pytest 9 no longer allows.)
 """
 
 import os
@@ -11,12 +16,23 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import nbformat
+import pytest
 
 ROOT = Path(__file__).resolve().parent
 SMOKE_DIR = ROOT / "build" / "smoke"
 EXECUTED_DIR = SMOKE_DIR / "executed"  # the smoke pipeline's executed notebooks (tests/conftest.py reads them)
 CVAE_RUN = SMOKE_DIR / "cvae"  # notebook 05's smoke conditional VAE, trained once before notebook 05 runs
 COMPARISONS = "05_comparisons.ipynb"
+SMOKE_GROUP = ("notebooks/", "tests/test_smoke_pipeline.py")  # node ids of the notebooks and of the tests that read
+# what they left: one unit of work for xdist, kept in collection order (notebooks/ first, see pyproject.toml)
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")  # torch, numpy, scikit-learn
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # One of several workers: one thread each, its kernels and subprocesses included. Set on import, before
+    # tests/conftest.py loads torch and scikit-learn, whose OpenMP runtimes read these once: two workers spinning two
+    # threads each on two cores made a 4 s test take 30 s.
+    for _name in THREAD_VARIABLES:
+        os.environ.setdefault(_name, "1")
 
 
 def pytest_configure(config):
@@ -42,11 +58,28 @@ def _is_notebook_cell(item) -> bool:
 
 
 def pytest_collection_modifyitems(session, config, items):
-    """Count each notebook's cells, so that the last one can write the executed notebook."""
+    """Count each notebook's cells, so that the last one can write the executed notebook; refuse a test that reads
+    the smoke pipeline from outside its module (under xdist it could run beside the notebooks, not after them)."""
     for item in items:
+        if "smoke_pipeline" in getattr(item, "fixturenames", ()) and not item.nodeid.startswith(SMOKE_GROUP):
+            raise pytest.UsageError(f"{item.nodeid} reads the smoke pipeline: move it to {SMOKE_GROUP[1]}, whose "
+                                    "tests run after the notebooks on their worker")
         if _is_notebook_cell(item):
             name = Path(str(item.fspath)).name
             config.smoke_cells_left[name] = config.smoke_cells_left.get(name, 0) + 1
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """xdist's scheduling by scope, with the smoke pipeline (``SMOKE_GROUP``) as one scope and every other test module
+    as one: the notebooks run in order on one worker, their readers after them, the other modules on either."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SmokePipelineScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "smoke pipeline" if nodeid.startswith(SMOKE_GROUP) else nodeid.split("::", 1)[0]
+
+    return SmokePipelineScheduling(config, log)
 
 
 def train_smoke_cvae() -> Path:

@@ -12,6 +12,7 @@ runs can be set against it.
 from __future__ import annotations
 
 import argparse
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -35,7 +36,8 @@ def measure(run_dir: str, images: torch.Tensor, elbo_seeds: int, iw_seeds: int, 
     print(f"  IW -log p(x), K = {k}, {iw_seeds} noise seeds: {seed_spread(iw)}", flush=True)
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
+    """Parse the command line (``argv``, default sys.argv) and print each run folder's estimates."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dirs", nargs="+", help="run folders holding vae_mnist.pt (e.g. models)")
     parser.add_argument("--images", type=int, default=None, help="first N test images (default: all 10,000)")
@@ -43,7 +45,7 @@ def main() -> None:
     parser.add_argument("--iw-seeds", type=int, default=3)
     parser.add_argument("-k", type=int, default=100, help="importance samples per image")
     parser.add_argument("--data-dir", default=None, help="folder holding MNIST/raw (default: $MNIST_DATA_DIR)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     for name, value in (("--elbo-seeds", args.elbo_seeds), ("--iw-seeds", args.iw_seeds), ("-k", args.k)):
         if value < 1:
             parser.error(f"{name} must be at least 1, got {value}")

@@ -1,9 +1,8 @@
 """Latent-space analysis: cluster naming, matching accuracy, per-digit generation and likelihood bounds."""
 
+import importlib.util
 import math
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -148,10 +147,19 @@ def test_encodings_of_a_model_feed_the_latent_statistics(mnist_test_split):
     assert 0 <= vu.active_units(vu.encode_means(model, images))[0] <= 15
 
 
-def test_likelihood_noise_script_prints_each_estimate_per_seed_and_the_tighter_bound_is_lower():
-    script = vu.paths.PROJECT_ROOT / "scripts" / "likelihood_noise.py"
-    printed = subprocess.run([sys.executable, str(script), "models", "--images", "64", "--elbo-seeds", "2",
-                              "--iw-seeds", "2", "-k", "8"], capture_output=True, text=True, check=True).stdout
+def _likelihood_noise_script():
+    """scripts/likelihood_noise.py as a module, so that its ``main`` runs in this process."""
+    spec = importlib.util.spec_from_file_location("likelihood_noise",
+                                                  vu.paths.PROJECT_ROOT / "scripts" / "likelihood_noise.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    return script
+
+
+def test_likelihood_noise_script_prints_each_estimate_per_seed_and_the_tighter_bound_is_lower(capsys):
+    script = _likelihood_noise_script()
+    script.main(["models", "--images", "64", "--elbo-seeds", "2", "--iw-seeds", "2", "-k", "8"])
+    printed = capsys.readouterr().out
     elbo = re.search(r"negative ELBO, 2 noise seeds: ([\d.]+) ([\d.]+)  sd ([\d.]+)", printed)
     iw = re.search(r"IW -log p\(x\), K = 8, 2 noise seeds: ([\d.]+) ([\d.]+)  sd ([\d.]+)", printed)
     assert elbo and iw, printed
@@ -159,6 +167,6 @@ def test_likelihood_noise_script_prints_each_estimate_per_seed_and_the_tighter_b
     assert elbo_values[0] != elbo_values[1] and float(elbo.group(3)) > 0  # the seed moves the estimate
     assert max(iw_values) < min(elbo_values)  # K = 8 bounds -log p(x) more tightly than one sample
 
-    refused = subprocess.run([sys.executable, str(script), "models", "--iw-seeds", "0"], capture_output=True,
-                             text=True)
-    assert refused.returncode == 2 and "--iw-seeds must be at least 1, got 0" in refused.stderr
+    with pytest.raises(SystemExit) as refused:
+        script.main(["models", "--iw-seeds", "0"])
+    assert refused.value.code == 2 and "--iw-seeds must be at least 1, got 0" in capsys.readouterr().err
