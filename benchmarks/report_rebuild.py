@@ -10,8 +10,9 @@ timed twice: first with the kept estimate set aside, as for new weights, then as
 judge's features of the training images (``vu.kept_judge_features``, under build/) depend on the judge only and are
 left as they are: kept when any analysis with this judge ran before, as after every ``make report``.
 The rebuild first runs `make report` once so that everything is up to date, then times a second `make report`.
-Targets (issue 25): the cold analysis no slower than before the run-to-run work (about 245 s on two cores; 256 s
-for that version's notebook 04 on the machine of the closing note), the unchanged rebuild at most 180 s.
+Targets: the cold analysis with the likelihood estimated no slower than 228 s on two cores (issue 33, the fair
+comparison; its studies live in notebook 06, timed by `make report`'s "executed in N s" line), and the unchanged
+rebuild under a minute.
 """
 
 from __future__ import annotations

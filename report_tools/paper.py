@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from vae_utils.curves import compare_with_log, heldout_minimum, read_course_log
+from vae_utils.curves import compare_with_log, heldout_minimum, loss_gap, read_course_log
 from vae_utils.formatting import count, count_word, interval, nats, percent, signed
 from vae_utils.judge import wilson_interval
 from vae_utils.model import VAE, ConditionalVAE, count_parameters
@@ -200,9 +200,9 @@ def _protocol_values(run: RunFolder, main_latent: Mapping[str, Any]) -> dict[str
 def _early_gap(history: pd.DataFrame, log: pd.DataFrame, after: int = 50) -> dict[str, str]:
     """How far our course-protocol run lies from the log in the epochs the comparison leaves out: the gap at epoch 1,
     the last epoch before ``after`` at which it exceeds one nat, and its smallest size over those epochs."""
-    both = history[["epoch", "train_loss"]].merge(log[["epoch", "train_loss"]], on="epoch", suffixes=("", "_log"))
-    early = both[both["epoch"] <= after].sort_values("epoch")
-    gap = (early["train_loss"] - early["train_loss_log"]).to_numpy()
+    both = loss_gap(history, log)
+    early = both[both["epoch"] <= after]
+    gap = early["gap"].to_numpy()
     if not len(gap):
         return {}
     over_one = early["epoch"].to_numpy()[np.abs(gap) > 1.0]

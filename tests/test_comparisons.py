@@ -34,6 +34,20 @@ def test_matched_recall_pairs_runs_by_training_seed_and_compares_at_the_same_rec
     assert by_seed[0] == pytest.approx(0.01) and by_seed[1] == pytest.approx(-0.01)
 
 
+def test_curves_that_share_no_recall_give_no_rows_but_the_same_columns_and_table():
+    curves = pd.concat([_curve("ex-post", 0), _curve("conditional", 0).assign(recall=lambda c: c["recall"] + 1)])
+    matched = vu.matched_recall(curves, "ex-post", "conditional")
+    assert matched.empty and list(matched.columns) == ["training seed", "recall", "ex-post", "conditional",
+                                                         "difference"]
+    assert list(vu.matched_recall_table(matched).columns)[-1] == "difference (points)"
+
+
+def test_matched_recall_table_reads_percent_and_signed_points():
+    matched = pd.DataFrame({"training seed": [0], "recall": [0.5], "a": [0.987], "b": [0.979], "difference": [0.008]})
+    row = vu.matched_recall_table(matched).iloc[0]
+    assert (row["a"], row["b"], row["recall"], row["difference (points)"]) == ("98.7%", "97.9%", "0.50", "+0.8")
+
+
 def _seed_run(folder, seed, best, losses, improving):
     history = pd.DataFrame({"epoch": range(1, len(losses) * 10 + 1)})
     history["test_loss"] = [losses[epoch // 10 - 1] if epoch % 10 == 0 else np.nan for epoch in history["epoch"]]
@@ -49,6 +63,8 @@ def test_fixed_epoch_losses_compare_runs_at_the_same_epochs_up_to_the_shortest_r
     assert [column for column in table.columns if column.startswith("epoch")] == ["epoch 20", "epoch 40"]
     assert list(table["epoch 40"]) == [92, 93]
     assert list(table["still improving"]) == [True, False] and list(table["stopped at epoch"]) == [60, 50]
+    shown = vu.fixed_epoch_table(table, runs)
+    assert list(shown["training seed"]) == ["0", "1"] and list(shown["still improving"]) == ["yes", "no"]
 
 
 def test_a_run_that_recorded_no_test_loss_keeps_its_row_without_shortening_the_others():

@@ -113,6 +113,13 @@ def test_noise_proof_patience_is_the_patience_at_which_the_stop_stops_being_nois
     assert math.isnan(vu.curves.noise_proof_patience({**evidence, "slope": 0.001}))  # not falling: no patience helps
 
 
+def test_loss_gap_pairs_the_epochs_both_recorded_in_order():
+    ours = pd.DataFrame({"epoch": [3, 1, 2], "train_loss": [95.0, 100.0, np.nan]})
+    log = pd.DataFrame({"epoch": [1, 2, 3, 4], "train_loss": [101.0, 99.0, 94.5, 94.0]})
+    gap = vu.curves.loss_gap(ours, log)
+    assert list(gap["epoch"]) == [1, 3] and list(gap["gap"]) == [-1.0, 0.5]
+
+
 @pytest.mark.parametrize("stop_reason, finished", [
     ("time budget of 165 min for this session used (re-running continues)", False),
     ("reached epochs=1250", True),

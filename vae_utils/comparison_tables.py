@@ -14,7 +14,8 @@ from .formatting import judged_accuracy, mean_sd, percent, signed
 from .label_budget import FAMILIES, KMEANS, RuleChoice, _budget_key
 
 __all__ = ["agreement_table", "bootstrap_table", "budget_table", "conditional_runs_table", "copying_table",
-           "digit_comparison_table", "naming_table", "patience_table", "rule_seeds_table", "rule_table",
+           "digit_comparison_table", "fixed_epoch_table", "matched_recall_table", "naming_table", "patience_table",
+           "rule_seeds_table", "rule_table",
            "sampling_spread_table", "seed_generation_table", "seed_report_table", "source_summary_table"]
 
 
@@ -268,3 +269,20 @@ def rule_seeds_table(rows: pd.DataFrame) -> pd.DataFrame:
         "worst digit": rows.apply(lambda row: f"{percent(row['min_accuracy'])} (digit {row['worst_digit']})", axis=1),
         "recall": rows["recall"].map("{:.2f}".format), "Fréchet": rows["frechet"].map("{:.1f}".format),
     })
+
+
+def matched_recall_table(matched: pd.DataFrame) -> pd.DataFrame:
+    """``comparisons.matched_recall`` as the text reads it: accuracies in percent, recall to two decimals, the
+    difference in percentage points with its sign."""
+    accuracy = [column for column in matched.columns if column not in ("training seed", "recall", "difference")]
+    shown = matched.assign(**{column: (100 * matched[column]).map("{:.1f}%".format) for column in accuracy},
+                           recall=matched["recall"].map("{:.2f}".format),
+                           difference=(100 * matched["difference"]).map("{:+.1f}".format))
+    return shown.rename(columns={"difference": "difference (points)"})
+
+
+def fixed_epoch_table(fixed: pd.DataFrame, runs: Sequence[Any]) -> pd.DataFrame:
+    """``seeds.fixed_epoch_losses`` with each run named by its training seed and "still improving" as yes/no."""
+    return fixed.assign(run=[str(run.seed) for run in runs],
+                        **{"still improving": fixed["still improving"].map({True: "yes", False: "no"})}
+                        ).rename(columns={"run": "training seed"})

@@ -195,9 +195,10 @@ def matched_recall(curves: pd.DataFrame, first: str, second: str, n_points: int 
     the range every paired curve reaches, one row per seed and recall with the difference ``first`` - ``second``."""
     seeds = sorted(set(curves.loc[curves["family"] == first, "training seed"])
                    & set(curves.loc[curves["family"] == second, "training seed"]))
+    columns = ["training seed", "recall", first, second, "difference"]
     paired = curves[curves["training seed"].isin(seeds) & curves["family"].isin([first, second])]
     if paired.empty:
-        return pd.DataFrame(columns=["training seed", "recall", first, second, "difference"])
+        return pd.DataFrame(columns=columns)
     spans = paired.groupby(["family", "training seed"])["recall"].agg(["min", "max"])
     low, high = spans["min"].max(), spans["max"].min()
     targets = np.linspace(low, high, n_points + 2)[1:-1] if high > low else np.array([])
@@ -208,4 +209,4 @@ def matched_recall(curves: pd.DataFrame, first: str, second: str, n_points: int 
             a = accuracy_at_recall(own[own["family"] == first], recall)
             b = accuracy_at_recall(own[own["family"] == second], recall)
             rows.append({"training seed": seed, "recall": float(recall), first: a, second: b, "difference": a - b})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=columns)  # no rows, same columns, where the curves share no recall

@@ -20,7 +20,7 @@ from .training import evaluate
 
 __all__ = [
     "COURSE_LOG", "HeldOut", "LogComparison", "Trend", "compare_with_log", "early_stopping_evidence",
-    "heldout_minimum", "load_protocol_run", "loss_trend", "noise_proof_patience", "read_course_log",
+    "heldout_minimum", "load_protocol_run", "loss_gap", "loss_trend", "noise_proof_patience", "read_course_log",
     "stopping_evidence", "validation_noise",
 ]
 
@@ -58,6 +58,16 @@ class LogComparison(NamedTuple):
     theirs_last: float
 
 
+def loss_gap(history: pd.DataFrame, log: pd.DataFrame) -> pd.DataFrame:
+    """Our training loss beside the log's at every epoch both recorded, sorted by epoch: columns ``epoch``,
+    ``ours``, ``theirs`` and ``gap`` (ours minus theirs, nats per image). The one pairing of the two curves that the
+    comparison, the figure and the paper read."""
+    ours = history[["epoch", "train_loss"]].dropna().rename(columns={"train_loss": "ours"})
+    theirs = log[["epoch", "train_loss"]].dropna().rename(columns={"train_loss": "theirs"})
+    both = ours.merge(theirs, on="epoch").sort_values("epoch", ignore_index=True)
+    return both.assign(gap=both["ours"] - both["theirs"])
+
+
 def compare_with_log(history: pd.DataFrame, log: pd.DataFrame, after: int = 50) -> LogComparison:
     """Our ``train_loss`` against the log's, over the epochs after ``after`` that both runs recorded.
 
@@ -65,20 +75,18 @@ def compare_with_log(history: pd.DataFrame, log: pd.DataFrame, after: int = 50) 
     dominate the difference. When no common epoch lies beyond ``after`` (a CI smoke run trains 2 epochs) the
     result has ``epochs == 0`` and NaN everywhere else, instead of raising.
     """
-    ours = history[["epoch", "train_loss"]].dropna()
-    theirs = log[["epoch", "train_loss"]].dropna()
-    both = ours.merge(theirs, on="epoch", suffixes=("_ours", "_theirs")).sort_values("epoch")
+    both = loss_gap(history, log)
     both = both[both["epoch"] > after]
     if both.empty:
         nan = math.nan
         return LogComparison(0, nan, nan, nan, nan, nan, nan, nan, nan)
-    diff = (both["train_loss_ours"] - both["train_loss_theirs"]).to_numpy()
+    diff = both["gap"].to_numpy()
     epochs = both["epoch"].to_numpy()
     worst = int(np.abs(diff).argmax())
     last = both.iloc[-1]
     return LogComparison(
         len(both), float(epochs[0]), float(epochs[-1]), float(np.median(np.abs(diff))), float(abs(diff[worst])),
-        float(epochs[worst]), float(diff[-1]), float(last["train_loss_ours"]), float(last["train_loss_theirs"]))
+        float(epochs[worst]), float(diff[-1]), float(last["ours"]), float(last["theirs"]))
 
 
 class Trend(NamedTuple):

@@ -18,6 +18,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator
 
+from .curves import loss_gap
 from .data import N_DIGITS, MNISTTensors, images_per_digit
 from .latent import METRIC_NAMES, decode_probabilities, encode_gaussian
 from .model import VAE
@@ -273,9 +274,8 @@ def plot_course_protocol(history: pd.DataFrame, original: pd.DataFrame, title: s
     fitted = f" (scale fitted to epochs \u2265 {start})" if start > 1 else ""
     panel_title(top, f"(a) negative ELBO{fitted}", 5.5)
 
-    both = history[["epoch", "train_loss"]].merge(original[["epoch", "train_loss"]], on="epoch",
-                                                   suffixes=("", "_original"))
-    difference = both["train_loss"] - both["train_loss_original"]
+    both = loss_gap(history, original)
+    difference = both["gap"]
     bottom.axhline(0, color="black", linewidth=0.8)
     bottom.plot(both["epoch"], difference, color="black", linewidth=0.7)  # no legend entry: the title says it
     # Every epoch, the first ones included: their gap of several nats and the later tenths of a nat both show on a

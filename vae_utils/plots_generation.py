@@ -103,9 +103,10 @@ def plot_tradeoff(comparison: pd.DataFrame, chosen: pd.Series | None = None, zoo
     return fig
 
 
-def plot_family_curves(curves: pd.DataFrame, title: str) -> Figure:
+def plot_family_curves(curves: pd.DataFrame, title: str, reference: str = "the real digits") -> Figure:
     """Judged accuracy against recall over temperature for each family and training seed (``comparisons.
-    family_curves``), with each point's 95% interval: two families compared where their curves overlap."""
+    family_curves``), with each point's 95% interval: two families compared where their curves overlap.
+    ``reference`` names the real digits recall is measured against."""
     fig, ax = subplots(3.6)
     families = list(dict.fromkeys(curves["family"]))
     for family, color in zip(families, (TRAIN_COLOR, TEST_COLOR, "dimgray")):
@@ -117,8 +118,7 @@ def plot_family_curves(curves: pd.DataFrame, title: str) -> Figure:
                         color=color, marker="o", markersize=3, linewidth=1, capsize=2, alpha=0.85,
                         label=f"{family} ({own['training seed'].nunique()} runs)" if index == 0 else None)
     ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))
-    ax.set_xlabel("recall (higher: more of the real digits' variety reached)")
-    ax.set_ylabel("mean judged accuracy")
+    ax.set(xlabel=f"mean recall against {reference}", ylabel="mean judged accuracy")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower left", frameon=False)
     figure_title(fig, title)

@@ -58,6 +58,13 @@ class Stop(enum.Enum):
         """Early stopping and a non-finite loss end a run for good; a limit or a budget can be extended."""
         return self in (Stop.EARLY, Stop.NON_FINITE)
 
+    @staticmethod
+    def ended(stop: Stop | None) -> bool:
+        """Whether a run that stopped so has results to analyse: every stop but the time budget's pause, whose
+        weights training moves on from (None: not stopped yet). The one test behind ``RunFolder.finished`` and
+        ``RunFolder.read_back``."""
+        return stop not in (None, Stop.TIME_BUDGET)
+
     def reason(self, *, patience: int = 0, stopping: str = "validation", epochs: int = 0, minutes: float = 0.0,
                epoch: int = 0, loss: float = math.nan, kept_epoch: int = 0) -> str:
         """The reason recorded in the run folder and shown to the reader, in words."""
@@ -418,8 +425,7 @@ class RunFolder:
         """Whether training here has ended (early stopping, the epoch limit or a non-finite loss) and left its
         metrics: what an analysis needs. A run paused by its time budget is not finished."""
         state = self.training_state()
-        return (state is not None and state.stop not in (None, Stop.TIME_BUDGET)
-                and self.has(self.METRICS))
+        return state is not None and Stop.ended(state.stop) and self.has(self.METRICS)
 
     def training_state(self) -> TrainingState | None:
         """The bookkeeping of the exported run (how far it got, why it stopped), or None without one."""
@@ -445,11 +451,11 @@ class RunFolder:
         return found
 
     def read_back(self) -> RunRecord:
-        """The run's results as far as they go: metrics only once it has finished (a run its time budget paused has
-        a metrics.json too, but of weights that training will move on from), the analysis only once both exist."""
+        """The run's results as far as they go: metrics only once it has ended (``Stop.ended``; a run its time budget
+        paused has a metrics.json too, but of weights that training moves on from), the analysis once both exist."""
         history = self.read_history()
         metrics = self.read_metrics() if self.has(self.METRICS) else None
-        if metrics is not None and Stop.of(metrics.get("stop_reason", "")) in (None, Stop.TIME_BUDGET):
+        if metrics is not None and not Stop.ended(Stop.of(metrics.get("stop_reason", ""))):
             metrics = None  # paused by its time budget (or never stopped): training moves on from these weights
         latent = self.read_latent_metrics() if metrics is not None and self.has(self.LATENT_METRICS) else None
         return RunRecord(self.shown, metrics, latent, history if history is not None else pd.DataFrame())
