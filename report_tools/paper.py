@@ -212,6 +212,36 @@ def _early_gap(history: pd.DataFrame, log: pd.DataFrame, after: int = 50) -> dic
             "protocol_gap_smallest": nats(np.abs(gap).min(), 2)}
 
 
+def _matched_values(matched: pd.DataFrame) -> dict[str, Any]:
+    """The two families at matched recall (``comparisons.matched_recall``'s rows), as the abstract and Section 4.5
+    say it: the mean difference over pairs of training runs, its range, and whether some pair goes against it."""
+    values: dict[str, Any] = {}
+    pairs = int(matched["training seed"].nunique()) if len(matched) else 0
+    values["matched_pairs"] = count_word(pairs)
+    values["matched_pairs_phrase"] = ("Over the one pair of training runs so far" if pairs == 1 else
+                                      f"Over {count_word(pairs)} pairs of training runs, paired by seed")
+    if len(matched):
+        differences = matched.groupby("training seed")["difference"].mean()
+        values["matched_difference"] = signed(100 * differences.mean(), 1)
+        values["matched_difference_range"] = (f"{signed(100 * differences.min(), 1)} to "
+                                              f"{signed(100 * differences.max(), 1)}")
+        values["matched_positive_pairs"] = count_word(int((differences > 0).sum()))
+        values["matched_labels_help"] = bool(differences.mean() < 0)  # the conditional VAE more accurate
+        # pairs that disagree with the mean's sign: the average then hides a difference that changes with the run
+        against = int((differences > 0).sum() if differences.mean() < 0 else (differences < 0).sum())
+        values["matched_mixed"] = against > 0
+        values["matched_against_phrase"] = (f"{count_word(against)} of the {count_word(pairs)} pairs "
+                                            f"{'goes' if against == 1 else 'go'}")
+        mean = 100 * differences.mean()
+        against_words = (f", though {values['matched_against_phrase']} the other way (per pair "
+                         f"{values['matched_difference_range']} points)" if against else "")
+        values["matched_difference_words"] = (
+            f"{abs(mean):.1f} points {'less' if mean > 0 else 'more'} accurate on average over "
+            f"{count_word(pairs)} pair{'' if pairs == 1 else 's'} of training runs{against_words}")
+        values["matched_recalls"] = f"{matched['recall'].min():.2f} to {matched['recall'].max():.2f}"
+    return values
+
+
 def _seed_values(main: RunFolder, seed_dirs: Sequence[str | os.PathLike]) -> dict[str, Any]:
     """The runs of the main protocol: how many finished, spreads of the key numbers, and the log against the band."""
     runs = load_seed_runs(seed_dirs)
@@ -443,23 +473,7 @@ def _fair_values(run: RunFolder) -> dict[str, Any]:
             key = "judge_features" if row["space"] != "pixels" else "pixels"
             where = "real" if row["reference"].startswith("real") else "recon"
             values[f"control_ct_{key}_{where}"] = signed(row["c_t"], 1)
-    matched = pd.DataFrame(latent.get("matched_recall", []))
-    pairs = int(matched["training seed"].nunique()) if len(matched) else 0
-    values["matched_pairs"] = count_word(pairs)
-    values["matched_pairs_phrase"] = ("Over the one pair of training runs so far" if pairs == 1 else
-                                      f"Over {count_word(pairs)} pairs of training runs, paired by seed")
-    if len(matched):
-        differences = matched.groupby("training seed")["difference"].mean()
-        values["matched_difference"] = signed(100 * differences.mean(), 1)
-        values["matched_difference_range"] = (f"{signed(100 * differences.min(), 1)} to "
-                                              f"{signed(100 * differences.max(), 1)}")
-        values["matched_positive_pairs"] = count_word(int((differences > 0).sum()))
-        values["matched_labels_help"] = bool(differences.mean() < 0)  # the conditional VAE more accurate
-        mean = 100 * differences.mean()
-        values["matched_difference_words"] = (
-            f"{abs(mean):.1f} points {'less' if mean > 0 else 'more'} accurate on average over "
-            f"{count_word(pairs)} pair{'' if pairs == 1 else 's'} of training runs")
-        values["matched_recalls"] = f"{matched['recall'].min():.2f} to {matched['recall'].max():.2f}"
+    values.update(_matched_values(pd.DataFrame(latent.get("matched_recall", []))))
     values.update(_cvae_runs_values(latent.get("conditional_by_run", [])))
     budget_record = run.read_label_budget() if run.has(RunFolder.LABEL_BUDGET) else {}
     values.update(_rule_seeds_values(budget_record.get("rule_over_clustering_seeds"), latent["chosen"]))

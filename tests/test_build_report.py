@@ -311,3 +311,18 @@ def test_a_rebuild_gives_the_same_pdf_byte_for_byte_dated_by_the_epoch(tmp_path)
         assert document.metadata["creationDate"].startswith("D:20231114221320")  # 1,700,000,000 s, in UTC
         assert "14 November 2023" in document[0].get_text()
     assert _render(tmp_path, "later", epoch=1_800_000_000).read_bytes() != first.read_bytes()
+
+
+def test_matched_recall_words_say_when_a_pair_goes_against_the_average():
+    rows = [{"training seed": seed, "recall": 0.6, "difference": difference}
+            for seed, difference in [(0, 0.002), (1, 0.015), (2, -0.003)]]
+    values = paper._matched_values(pd.DataFrame(rows))
+    assert values["matched_difference"] == "+0.5" and values["matched_mixed"] and not values["matched_labels_help"]
+    assert values["matched_difference_words"] == ("0.5 points less accurate on average over three pairs of training "
+                                                  "runs, though one of the three pairs goes the other way (per pair "
+                                                  "\u22120.3 to +1.5 points)")
+    agreeing = paper._matched_values(pd.DataFrame(rows[:2]))
+    assert not agreeing["matched_mixed"] and agreeing["matched_difference_words"].endswith("two pairs of training runs")
+    assert paper._matched_values(pd.DataFrame()) == {"matched_pairs": "zero",
+                                                     "matched_pairs_phrase": "Over zero pairs of training runs, "
+                                                                             "paired by seed"}
