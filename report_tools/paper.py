@@ -278,11 +278,9 @@ def _seed_values(main: RunFolder, seed_dirs: Sequence[str | os.PathLike]) -> dic
                       band_log_vs_run=nats(band["log_vs_run_median_abs"], 3),
                       band_log_signed=signed(band["median_signed_after"], 3))
     values.update(_rule_across_runs(seeds["runs"], latent["chosen"], latent["rule"]))
-    hours = [f"{run.metrics['wall_seconds'] / 3600:.1f}" for run in runs]
-    values["seeds_wall_hours"] = _digit_list(hours)
+    values["seeds_hours"] = [run.metrics["wall_seconds"] / 3600 for run in runs]
     machines = {plain_hardware(run.metrics.get("environment", {})) for run in runs}
     values["seeds_hardware"] = machines.pop() if len(machines) == 1 else "several machines"
-    values["seeds_one_thread"] = all(run.metrics.get("environment", {}).get("torch_threads") == 1 for run in runs)
     patience = seeds.get("patience", [])
     if patience:
         longest = max(row["patience to plateau"] for row in patience)
@@ -413,6 +411,9 @@ def _cvae_runs_values(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The conditional VAE over its training runs: how many, and the mean ± sd of the rule's choice's judged accuracy
     and recall (each run's own temperature, reporting seed, test digits)."""
     values: dict[str, Any] = {"cvae_runs": count_word(len(runs)), "cvae_runs_n": len(runs)}
+    hours = [RunFolder(row["run"]).read_metrics()["wall_seconds"] / 3600 for row in runs
+             if RunFolder(row["run"]).has(RunFolder.METRICS)]
+    values["cvae_runs_hours"] = hours
     if len(runs) >= 2:
         accuracy = pd.Series([row["accuracy"] for row in runs])
         recall = pd.Series([row["recall"] for row in runs])
@@ -514,4 +515,7 @@ def paper_values(main_dir: str | os.PathLike, protocol_dir: str | os.PathLike | 
                   else {"protocol_done": False})
     values.update(_cvae_values(RunFolder(cvae_dir), main_results(main)) if cvae_dir
                   else {"cvae_done": False})
+    other_hours = values.get("seeds_hours", []) + values.get("cvae_runs_hours", [])
+    if other_hours:  # the other training runs of both models, as one range
+        values["other_runs_hours"] = f"{min(other_hours):.1f} to {max(other_hours):.1f}"
     return values
