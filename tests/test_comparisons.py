@@ -43,9 +43,11 @@ def test_curves_that_share_no_recall_give_no_rows_but_the_same_columns_and_table
 
 
 def test_matched_recall_table_reads_percent_and_signed_points():
-    matched = pd.DataFrame({"training seed": [0], "recall": [0.5], "a": [0.987], "b": [0.979], "difference": [0.008]})
-    row = vu.matched_recall_table(matched).iloc[0]
-    assert (row["a"], row["b"], row["recall"], row["difference (points)"]) == ("98.7%", "97.9%", "0.50", "+0.8")
+    matched = pd.DataFrame({"training seed": [0, 1], "recall": [0.5, 0.5], "a": [0.987, 0.97], "b": [0.979, 0.973],
+                            "difference": [0.008, -0.003]})
+    rows = vu.matched_recall_table(matched)
+    assert tuple(rows.iloc[0][["a", "b", "recall", "difference (points)"]]) == ("98.7%", "97.9%", "0.50", "+0.8")
+    assert rows.iloc[1]["difference (points)"] == "\u22120.3"  # the typeset minus of the prose
 
 
 def _seed_run(folder, seed, best, losses, improving):

@@ -273,11 +273,11 @@ def rule_seeds_table(rows: pd.DataFrame) -> pd.DataFrame:
 
 def matched_recall_table(matched: pd.DataFrame) -> pd.DataFrame:
     """``comparisons.matched_recall`` as the text reads it: accuracies in percent, recall to two decimals, the
-    difference in percentage points with its sign."""
+    difference in percentage points with its sign (the prose's typeset minus)."""
     accuracy = [column for column in matched.columns if column not in ("training seed", "recall", "difference")]
     shown = matched.assign(**{column: (100 * matched[column]).map("{:.1f}%".format) for column in accuracy},
                            recall=matched["recall"].map("{:.2f}".format),
-                           difference=(100 * matched["difference"]).map("{:+.1f}".format))
+                           difference=(100 * matched["difference"]).map(lambda value: signed(value, 1)))
     return shown.rename(columns={"difference": "difference (points)"})
 
 
