@@ -221,18 +221,16 @@ def _matched_values(matched: pd.DataFrame) -> dict[str, Any]:
     values["matched_pairs_phrase"] = ("Over the one pair of training runs so far" if pairs == 1 else
                                       f"Over {count_word(pairs)} pairs of training runs, paired by seed")
     if len(matched):
-        differences = matched.groupby("training seed")["difference"].mean()
-        values["matched_difference"] = signed(100 * differences.mean(), 1)
-        values["matched_difference_range"] = (f"{signed(100 * differences.min(), 1)} to "
-                                              f"{signed(100 * differences.max(), 1)}")
-        values["matched_positive_pairs"] = count_word(int((differences > 0).sum()))
-        values["matched_labels_help"] = bool(differences.mean() < 0)  # the conditional VAE more accurate
+        differences = 100 * matched.groupby("training seed")["difference"].mean()  # points, one per pair
+        mean = differences.mean()
+        values["matched_difference"] = signed(mean, 1)
+        values["matched_difference_range"] = f"{signed(differences.min(), 1)} to {signed(differences.max(), 1)}"
+        values["matched_labels_help"] = bool(mean < 0)  # the conditional VAE more accurate
         # pairs that disagree with the mean's sign: the average then hides a difference that changes with the run
-        against = int((differences > 0).sum() if differences.mean() < 0 else (differences < 0).sum())
+        against = int((differences > 0).sum() if mean < 0 else (differences < 0).sum())
         values["matched_mixed"] = against > 0
         values["matched_against_phrase"] = (f"{count_word(against)} of the {count_word(pairs)} pairs "
                                             f"{'goes' if against == 1 else 'go'}")
-        mean = 100 * differences.mean()
         against_words = (f", though {values['matched_against_phrase']} the other way (per pair "
                          f"{values['matched_difference_range']} points)" if against else "")
         values["matched_difference_words"] = (
@@ -408,12 +406,12 @@ def _stopping_values(main_latent: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _cvae_runs_values(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """The conditional VAE over its training runs: how many, and the mean ± sd of the rule's choice's judged accuracy
-    and recall (each run's own temperature, reporting seed, test digits)."""
+    """The conditional VAE over its training runs: how many, their training hours, and the mean ± sd of the rule's
+    choice's judged accuracy and recall (each run's own temperature, reporting seed, test digits)."""
     values: dict[str, Any] = {"cvae_runs": count_word(len(runs)), "cvae_runs_n": len(runs)}
-    hours = [RunFolder(row["run"]).read_metrics()["wall_seconds"] / 3600 for row in runs
-             if RunFolder(row["run"]).has(RunFolder.METRICS)]
-    values["cvae_runs_hours"] = hours
+    folders = [RunFolder(row["run"]) for row in runs]
+    values["cvae_runs_hours"] = [folder.read_metrics()["wall_seconds"] / 3600 for folder in folders
+                                 if folder.has(RunFolder.METRICS)]
     if len(runs) >= 2:
         accuracy = pd.Series([row["accuracy"] for row in runs])
         recall = pd.Series([row["recall"] for row in runs])
